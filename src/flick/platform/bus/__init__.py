@@ -1,0 +1,108 @@
+"""The event bus port: topics split into partitions, consumer groups with committed offsets.
+
+Semantics every adapter keeps (tests/contract/test_bus.py checks them):
+
+- `publish` stores events durably before it returns. An event goes to partition
+  `partition_for(key, partitions)`, so all events of one key (a user id) stay in order.
+- An offset is a position in a topic, increasing within each partition (not necessarily by 1).
+- `fetch` hands a group the next messages of one partition after its position and advances
+  that position in memory; `commit` makes a position durable. A new consumer of the group
+  (another process, or after a crash) starts after the last committed offset, so delivery is
+  at least once: whatever was fetched but not committed is delivered again.
+- `seek` moves a group's position, committed too, so the next fetch starts at that offset:
+  replay.
+- Dead letters are published by `consumer.run_consumer` to `dead_letter_topic(topic)`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+TOPICS = ("video", "interaction", "graph", "watch", "live", "user")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A fact that happened. `key` is the user id the event is partitioned by."""
+
+    type: str  # "<domain>.<event>", e.g. "accounts.profile_updated"
+    key: int
+    payload: dict[str, Any]
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ts: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An event as delivered to a consumer group, with where it sits in the topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    event: Event
+
+
+def partition_for(key: int, partitions: int) -> int:
+    """hash(key) mod P; crc32 so every process and language agrees on the hash."""
+    return zlib.crc32(str(key).encode()) % partitions
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Where messages go after failing `max_attempts` times."""
+    return f"{topic}.dead"
+
+
+def encode_event(event: Event) -> bytes:
+    """The one wire format, used by every adapter (the embedded one too)."""
+    return orjson.dumps(
+        {"id": event.id, "type": event.type, "key": event.key, "ts": event.ts, "payload": event.payload}
+    )
+
+
+def decode_event(data: bytes) -> Event:
+    """Inverse of `encode_event`."""
+    raw = orjson.loads(data)
+    return Event(id=raw["id"], type=raw["type"], key=raw["key"], ts=raw["ts"], payload=raw["payload"])
+
+
+class Bus(Protocol):
+    """A durable, partitioned log of events."""
+
+    partitions: int
+
+    async def publish(self, topic: str, events: Sequence[Event]) -> None:
+        """Append events durably; returns once every one is stored."""
+        ...
+
+    async def fetch(
+        self, topic: str, *, group: str, partition: int, max_messages: int = 500, timeout: float = 1.0
+    ) -> list[Message]:
+        """The next messages of one partition for a group, waiting up to `timeout` for one."""
+        ...
+
+    async def commit(self, topic: str, *, group: str, partition: int, offset: int) -> None:
+        """Record that the group has processed everything up to and including `offset`."""
+        ...
+
+    async def committed(self, topic: str, *, group: str, partition: int) -> int | None:
+        """The group's last committed offset in a partition, None if it never committed."""
+        ...
+
+    async def seek(self, topic: str, *, group: str, partition: int, offset: int) -> None:
+        """Make the group's next fetch of this partition start at `offset` (replay)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the backend cannot be reached."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and files."""
+        ...

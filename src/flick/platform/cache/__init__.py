@@ -1,0 +1,84 @@
+"""The cache port: bytes values with TTLs, atomic counters, capped sorted sets and rate limits.
+
+The embedded adapter lives in this process (TTL + LRU); the Redis adapter is shared by every
+process, so anything that must agree across processes (rate limits, sessions, counters) goes
+through here. tests/contract/test_cache.py holds both to the same behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """The answer of a GCRA check."""
+
+    allowed: bool
+    retry_after: float  # seconds until the request would be allowed; 0 when allowed
+    remaining: int  # requests left in the current burst
+
+
+class Cache(Protocol):
+    """A shared key-value cache."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None if absent or expired."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Values in the order of `keys`."""
+        ...
+
+    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        """Store a value, expiring after `ttl` seconds if given."""
+        ...
+
+    async def set_many(self, items: Mapping[str, bytes], *, ttl: float | None = None) -> None:
+        """Store several values at once."""
+        ...
+
+    async def delete(self, *keys: str) -> int:
+        """Remove keys; returns how many existed."""
+        ...
+
+    async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        """Atomically add to an integer counter (absent = 0); returns the new value."""
+        ...
+
+    async def incr_many(self, amounts: Mapping[str, int]) -> list[int]:
+        """Atomically add to several counters at once; new values in order."""
+        ...
+
+    async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
+        """Add or rescore members; with `cap`, keep only the `cap` highest scores."""
+        ...
+
+    async def zrem(self, key: str, *members: str) -> int:
+        """Remove members; returns how many were there."""
+        ...
+
+    async def zrange(
+        self, key: str, *, max_score: float | None = None, limit: int = 100
+    ) -> list[tuple[str, float]]:
+        """Members by descending score, starting at `max_score` (inclusive) when given."""
+        ...
+
+    async def zcard(self, key: str) -> int:
+        """How many members a sorted set has."""
+        ...
+
+    async def gcra(self, key: str, *, rate: float, burst: int, cost: int = 1) -> RateDecision:
+        """Generic cell rate algorithm, atomic (a script in Redis): `rate` per second on
+        average with bursts of up to `burst` requests."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the backend cannot be reached."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
