@@ -38,3 +38,39 @@ def require_service(name: str) -> None:
     if os.environ.get("FLICK_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{message} and FLICK_REQUIRE_SERVICES=1", pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture
+def make_postgres_database():  # type: ignore[no-untyped-def]
+    """A factory of fresh, empty PostgreSQL databases, dropped after the test."""
+    import uuid
+
+    import asyncpg
+
+    created: list[str] = []
+
+    async def make() -> str:
+        require_service("postgresql")
+        name = f"flick_t_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(f"{POSTGRES_ADMIN_URL}/postgres")
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        created.append(name)
+        return f"{POSTGRES_ADMIN_URL}/{name}"
+
+    yield make
+
+    async def drop_all() -> None:
+        conn = await asyncpg.connect(f"{POSTGRES_ADMIN_URL}/postgres")
+        try:
+            for name in created:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    if created:
+        import asyncio
+
+        asyncio.run(drop_all())

@@ -30,7 +30,9 @@ class BlobInfo:
 class BlobStore(Protocol):
     """A store of blobs addressed by key."""
 
-    async def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> BlobInfo:
+    async def put(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> BlobInfo:
         """Store bytes under `key`, replacing any previous blob atomically."""
         ...
 

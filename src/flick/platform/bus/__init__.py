@@ -62,14 +62,22 @@ def dead_letter_topic(topic: str) -> str:
 def encode_event(event: Event) -> bytes:
     """The one wire format, used by every adapter (the embedded one too)."""
     return orjson.dumps(
-        {"id": event.id, "type": event.type, "key": event.key, "ts": event.ts, "payload": event.payload}
+        {
+            "id": event.id,
+            "type": event.type,
+            "key": event.key,
+            "ts": event.ts,
+            "payload": event.payload,
+        }
     )
 
 
 def decode_event(data: bytes) -> Event:
     """Inverse of `encode_event`."""
     raw = orjson.loads(data)
-    return Event(id=raw["id"], type=raw["type"], key=raw["key"], ts=raw["ts"], payload=raw["payload"])
+    return Event(
+        id=raw["id"], type=raw["type"], key=raw["key"], ts=raw["ts"], payload=raw["payload"]
+    )
 
 
 class Bus(Protocol):
@@ -82,7 +90,13 @@ class Bus(Protocol):
         ...
 
     async def fetch(
-        self, topic: str, *, group: str, partition: int, max_messages: int = 500, timeout: float = 1.0
+        self,
+        topic: str,
+        *,
+        group: str,
+        partition: int,
+        max_messages: int = 500,
+        timeout: float = 1.0,
     ) -> list[Message]:
         """The next messages of one partition for a group, waiting up to `timeout` for one."""
         ...

@@ -1,0 +1,1 @@
+"""Accounts: users, usernames, passwords and sessions (strong consistency, the owner's shard)."""

@@ -1,0 +1,1 @@
+"""Reactions of the accounts domain to other domains' events: none yet."""

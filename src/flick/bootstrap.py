@@ -1,0 +1,146 @@
+"""The one place that imports adapters: builds every port from settings and wires services.
+
+Each backend is picked by the scheme of its URL, so the same code runs as one process on a
+laptop (SQLite, in-process cache, SQLite log, a directory) or as many on a cluster
+(PostgreSQL shards, Redis, NATS JetStream, S3).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flick.accounts.passwords import PasswordHasher
+from flick.accounts.service import Accounts
+from flick.gateway.ratelimit import RateLimiter
+from flick.platform.blobs import BlobStore
+from flick.platform.bus import Bus
+from flick.platform.cache import Cache
+from flick.platform.outbox import OutboxRelay
+from flick.platform.settings import Settings
+from flick.platform.sql import Database, database_from_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    """Every port and service of one Flick process."""
+
+    settings: Settings
+    db: Database
+    cache: Cache
+    bus: Bus
+    blobs: BlobStore
+    relay: OutboxRelay
+    accounts: Accounts
+    limiter: RateLimiter
+    closed: bool = field(default=False)
+
+    async def close(self) -> None:
+        """Release every connection, file and pool."""
+        if self.closed:
+            return
+        self.closed = True
+        await self.relay.close()
+        for port in (self.bus, self.cache, self.blobs):
+            await port.close()
+        await self.db.close()
+
+
+async def build_cache(url: str, *, prefix: str = "") -> Cache:
+    """The cache adapter named by `url`."""
+    if url.startswith("memory://"):
+        from flick.platform.cache.memory import MemoryCache
+
+        return MemoryCache.from_url(url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from flick.platform.cache.redis import RedisCache
+
+        return RedisCache.from_url(url, prefix=prefix)
+    raise ValueError(f"FLICK_CACHE_URL {url!r}: use memory:// or redis://host:port/db")
+
+
+async def build_bus(url: str, *, partitions: int, namespace: str = "flick") -> Bus:
+    """The bus adapter named by `url`."""
+    if url.startswith("local://"):
+        from flick.platform.bus.local import LocalBus
+
+        return LocalBus.from_url(url, partitions=partitions)
+    if url.startswith(("nats://", "tls://")):
+        from flick.platform.bus.nats import NatsBus
+
+        return await NatsBus.connect(url, partitions=partitions, namespace=namespace)
+    raise ValueError(f"FLICK_BUS_URL {url!r}: use local:///dir or nats://host:port")
+
+
+async def build_blobs(url: str) -> BlobStore:
+    """The blob store adapter named by `url`."""
+    if url.startswith("file://"):
+        from flick.platform.blobs.local import LocalBlobStore
+
+        return LocalBlobStore.from_url(url)
+    if url.startswith("s3://"):
+        from flick.platform.blobs.s3 import S3BlobStore
+
+        store = S3BlobStore.from_url(url)
+        await store.ensure_bucket()
+        return store
+    raise ValueError(f"FLICK_BLOB_URL {url!r}: use file:///dir or s3://bucket?endpoint=...")
+
+
+def build_database(settings: Settings) -> Database:
+    """The SQL port over the configured shard map."""
+    return database_from_settings(
+        settings.resolved_db_url, settings.db_shards, pool_size=settings.db_pool_size
+    )
+
+
+async def bootstrap(settings: Settings) -> Container:
+    """Connect every backend and wire the services."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = build_database(settings)
+    cache = await build_cache(settings.cache_url, prefix=settings.cache_prefix)
+    bus = await build_bus(
+        settings.resolved_bus_url,
+        partitions=settings.bus_partitions,
+        namespace=settings.bus_namespace,
+    )
+    blobs = await build_blobs(settings.resolved_blob_url)
+    relay = OutboxRelay(db, bus, poll_interval=settings.relay_poll_s)
+    hasher = PasswordHasher(
+        time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+    )
+    accounts = Accounts(
+        db, cache, hasher, session_ttl_s=settings.session_ttl_s, on_commit=relay.notify
+    )
+    _warn_if_embedded(settings)
+    return Container(
+        settings=settings,
+        db=db,
+        cache=cache,
+        bus=bus,
+        blobs=blobs,
+        relay=relay,
+        accounts=accounts,
+        limiter=RateLimiter(cache, settings),
+    )
+
+
+def _warn_if_embedded(settings: Settings) -> None:
+    embedded = [
+        name
+        for name, url in (
+            ("SQL", settings.resolved_db_url),
+            ("cache", settings.cache_url),
+            ("bus", settings.resolved_bus_url),
+            ("blobs", settings.resolved_blob_url),
+        )
+        if url.startswith(("sqlite:", "memory:", "local:", "file:"))
+    ]
+    if embedded:
+        log.info(
+            "embedded backends for %s: fine for one process on one machine; point the "
+            "FLICK_*_URL settings at PostgreSQL/Redis/NATS/S3 to run several",
+            ", ".join(embedded),
+        )

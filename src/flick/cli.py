@@ -1,0 +1,133 @@
+"""The `flick` command line: serve, migrate, doctor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from flick.platform.settings import Settings, load_settings
+
+console = Console(stderr=True)
+ROLES = ("all", "api", "relay")
+
+
+@click.group()
+@click.version_option(package_name="flick")
+def main() -> None:
+    """Flick: a self-hostable short-video platform."""
+    logging.basicConfig(
+        level=os.environ.get("FLICK_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="all",
+    show_default=True,
+    help="all: API + relay in one process; api: HTTP only; relay: outbox -> bus only",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--data-dir", type=click.Path(path_type=Path), help="for the embedded backends")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=int,
+    help="API worker processes (needs shared backends: PostgreSQL, Redis, NATS)",
+)
+def serve(role: str, host: str, port: int, data_dir: Path | None, workers: int) -> None:
+    """Run the platform, or one role of it."""
+    if data_dir is not None:
+        os.environ["FLICK_DATA_DIR"] = str(data_dir.resolve())
+    settings = load_settings()
+    if role == "relay":
+        asyncio.run(_run_relay(settings))
+        return
+    _auto_migrate_embedded(settings)
+    _serve_http(role, host=host, port=port, workers=workers)
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path))
+def migrate(data_dir: Path | None) -> None:
+    """Create or upgrade the schema in every database of the shard map."""
+    if data_dir is not None:
+        os.environ["FLICK_DATA_DIR"] = str(data_dir.resolve())
+    for url in asyncio.run(_migrate(load_settings())):
+        console.print(f"[green]migrated[/] {url}")
+
+
+@main.command()
+def doctor() -> None:
+    """Check every configured backend and say what is wrong and how to fix it."""
+    from flick.doctor import run_checks
+
+    ok = asyncio.run(run_checks(load_settings(), console))
+    sys.exit(0 if ok else 1)
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    from flick.bootstrap import build_database
+    from flick.migrations import upgrade_all
+
+    db = build_database(settings)
+    try:
+        return await upgrade_all(db)
+    finally:
+        await db.close()
+
+
+def _auto_migrate_embedded(settings: Settings) -> None:
+    # One laptop process owns its SQLite file, so it may migrate itself; shared PostgreSQL
+    # databases are migrated deliberately with `flick migrate`.
+    if settings.resolved_db_url.startswith("sqlite") and not settings.db_shards:
+        asyncio.run(_migrate(settings))
+
+
+def _serve_http(role: str, *, host: str, port: int, workers: int) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    target = "flick.gateway.asgi:all_in_one" if role == "all" else "flick.gateway.asgi:api_only"
+    console.print(f"Flick ({role}) on http://{host}:{port}  docs: http://{host}:{port}/docs")
+    Granian(
+        target,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        factory=True,
+        log_access=False,
+    ).serve()
+
+
+async def _run_relay(settings: Settings) -> None:
+    from flick.bootstrap import bootstrap
+
+    services = await bootstrap(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    console.print("outbox relay running; Ctrl-C stops it")
+    try:
+        await services.relay.run(stop)
+    finally:
+        await services.close()
+        console.print(f"relay stopped after publishing {services.relay.published} events")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The gateway: authentication, rate limiting, request ids, problem+json errors, routing."""

@@ -1,0 +1,81 @@
+"""The HTTP application: FastAPI for routing, validation and /docs, inside the raw `Edge`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import flick
+from flick.accounts import api as accounts_api
+from flick.bootstrap import Container, bootstrap
+from flick.gateway import ops, problems
+from flick.gateway.edge import Edge
+from flick.platform.errors import DomainError
+from flick.platform.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def build_app(services: Container) -> Edge:
+    """The ASGI app over already-connected services (tests build it this way)."""
+    app = _fastapi_app()
+    app.state.container = services
+    return _edge(app, services)
+
+
+def create_app(settings: Settings | None = None, *, run_relay: bool = True) -> Edge:
+    """The ASGI app that connects its backends at startup (what `flick serve` runs)."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await bootstrap(settings)
+        app.state.container = services
+        edge.fast_routes.update(accounts_api.fast_routes(services))
+        edge.limiter = services.limiter
+        stop = asyncio.Event()
+        relay = asyncio.create_task(services.relay.run(stop)) if run_relay else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if relay:
+                await relay
+            await services.close()
+
+    app = _fastapi_app(lifespan=lifespan)
+    edge = Edge(app, limiter=None, max_body_bytes=settings.max_body_bytes)
+    edge.trust_forwarded_for = settings.trust_forwarded_for
+    return edge
+
+
+def _fastapi_app(**kwargs: object) -> FastAPI:
+    app = FastAPI(
+        title="Flick",
+        version=flick.__version__,
+        description="A self-hostable short-video platform. Errors are RFC 9457 problem+json.",
+        **kwargs,  # type: ignore[arg-type]
+    )
+    app.include_router(ops.router)
+    app.include_router(accounts_api.router)
+    app.add_exception_handler(DomainError, problems.on_domain_error)
+    app.add_exception_handler(RequestValidationError, problems.on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, problems.on_http_error)
+    app.add_exception_handler(Exception, problems.on_unexpected_error)
+    return app
+
+
+def _edge(app: FastAPI, services: Container) -> Edge:
+    return Edge(
+        app,
+        limiter=services.limiter,
+        max_body_bytes=services.settings.max_body_bytes,
+        trust_forwarded_for=services.settings.trust_forwarded_for,
+        fast_routes=accounts_api.fast_routes(services),
+    )

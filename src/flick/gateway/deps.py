@@ -1,0 +1,42 @@
+"""FastAPI dependencies shared by every domain's routes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
+
+from flick.accounts.model import InvalidToken
+from flick.gateway.edge import bearer_token
+
+if TYPE_CHECKING:
+    from flick.bootstrap import Container
+
+# Declares the scheme in OpenAPI (the Authorize button in /docs); checking is ours.
+bearer_scheme = HTTPBearer(auto_error=False, description="token from signup or login")
+
+
+def container(request: Request) -> Container:
+    """The process's wired services."""
+    services: Container = request.app.state.container
+    return services
+
+
+async def authenticate_scope(services: Container, scope: Scope) -> int:
+    """The signed-in user's id for a raw ASGI scope; applies the per-user rate limit."""
+    token = bearer_token(scope)
+    if token is None:
+        raise InvalidToken("sign in first: send `Authorization: Bearer <token>`")
+    user_id = await services.accounts.authenticate(token)
+    await services.limiter.check_user(user_id)
+    return user_id
+
+
+async def current_user_id(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> int:
+    """Dependency: the signed-in user's id, or 401 problem."""
+    return await authenticate_scope(container(request), request.scope)

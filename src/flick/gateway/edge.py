@@ -1,0 +1,189 @@
+"""The outermost ASGI layer, written against raw ASGI because it runs on every request:
+request ids, body-size limit, per-address rate limit, metrics, and a table of hot routes
+served without FastAPI's per-request machinery (FastAPI still documents them in /docs).
+
+Measured here on Granian: a raw ASGI route ~51k req/s, a plain Starlette route inside a
+FastAPI app ~25k, a FastAPI route ~9k (docs/benchmarks.md). GET /api/v1/me is the kind of
+call every client makes constantly, so it takes the raw path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flick.gateway.problems import (
+    PROBLEM_TYPE,
+    BodyTooLarge,
+    domain_error_body,
+    problem_headers,
+)
+from flick.gateway.ratelimit import RateLimiter
+from flick.platform.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+# A hot route gets the raw scope and answers (status, JSON body); DomainError -> problem.
+FastRoute = Callable[[Scope], Awaitable[tuple[int, bytes]]]
+
+REQUESTS = Counter("flick_http_requests", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "flick_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+UNLIMITED_BODY_PREFIXES = ("/api/v1/uploads",)  # tus chunks have their own, larger limit
+JSON_HEADERS = [(b"content-type", b"application/json")]
+_request_numbers = itertools.count()
+_process_tag = os.urandom(4).hex()
+
+
+class Edge:
+    """Wraps the FastAPI app; see the module docstring."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter | None,
+        max_body_bytes: int,
+        trust_forwarded_for: bool = False,
+        fast_routes: dict[tuple[str, str], FastRoute] | None = None,
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.max_body_bytes = max_body_bytes
+        self.trust_forwarded_for = trust_forwarded_for
+        self.fast_routes = fast_routes or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status_holder = [500]
+        send = _tagging_send(send, request_id, status_holder)
+        route = await self._dispatch(scope, receive, send, status_holder)
+        LATENCY.labels(route).observe(time.perf_counter() - started)
+        REQUESTS.labels(scope["method"], route, str(status_holder[0])).inc()
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, status: list[int]) -> str:
+        path: str = scope["path"]
+        fast = self.fast_routes.get((scope["method"], path))
+        try:
+            if path.startswith("/api/") and self.limiter is not None:
+                await self.limiter.check_address(self.client_address(scope))
+                receive = await self._limit_body(scope, receive)
+            if fast is not None:
+                code, body = await fast(scope)
+                await _send_bytes(send, code, body, JSON_HEADERS)
+                return path
+        except DomainError as error:
+            await _send_problem(send, scope, error)
+            return path if fast else "rejected"
+        await self.app(scope, receive, send)
+        route = scope.get("route")
+        return str(getattr(route, "path", "unmatched"))
+
+    def client_address(self, scope: Scope) -> str:
+        """The caller's address; the first X-Forwarded-For hop only behind a trusted proxy."""
+        if self.trust_forwarded_for:
+            forwarded = header(scope, b"x-forwarded-for")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        client = scope.get("client")
+        return str(client[0]) if client else "unknown"
+
+    async def _limit_body(self, scope: Scope, receive: Receive) -> Receive:
+        if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            return receive
+        if scope["path"].startswith(UNLIMITED_BODY_PREFIXES):
+            return receive
+        declared = header(scope, b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_body_bytes:
+                raise self._too_large()
+            return receive
+        return await self._buffer_chunked(receive)
+
+    async def _buffer_chunked(self, receive: Receive) -> Receive:
+        # No Content-Length: read up to the limit now, then replay it to the app.
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return receive
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_body_bytes:
+                raise self._too_large()
+        replay = iter([{"type": "http.request", "body": b"".join(chunks), "more_body": False}])
+
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
+
+        return replayed
+
+    def _too_large(self) -> BodyTooLarge:
+        return BodyTooLarge(f"a request body may have at most {self.max_body_bytes} bytes")
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """One request header by lower-case name, decoded as latin-1 (ASGI's rule)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, if any."""
+    value = header(scope, b"authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _request_id(scope: Scope) -> str:
+    given = header(scope, b"x-request-id")
+    if given and len(given) <= 64 and given.replace("-", "").replace("_", "").isalnum():
+        return given
+    # Unique per process and request without the cost of uuid4 on the hot path.
+    return f"{_process_tag}-{next(_request_numbers):x}"
+
+
+def _tagging_send(send: Send, request_id: str, status_holder: list[int]) -> Send:
+    tag = (b"x-request-id", request_id.encode())
+
+    async def tagged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status_holder[0] = message["status"]
+            message["headers"] = [*message.get("headers", []), tag]
+        await send(message)
+
+    return tagged
+
+
+async def _send_bytes(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_problem(send: Send, scope: Scope, error: DomainError) -> None:
+    body = domain_error_body(error, instance=scope["path"], request_id=scope["state"]["request_id"])
+    headers = [(b"content-type", PROBLEM_TYPE.encode())]
+    headers += [(k.encode(), v.encode()) for k, v in problem_headers(error).items()]
+    await _send_bytes(send, error.status, body, headers)

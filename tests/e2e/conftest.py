@@ -1,0 +1,49 @@
+"""An app on the embedded backends in a temporary directory, driven in process by httpx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from flick.bootstrap import Container, bootstrap
+from flick.gateway.app import build_app
+from flick.migrations import upgrade_all
+from flick.platform.settings import Settings
+
+# Cheap argon2 in tests: the cost is a setting, the algorithm (argon2id) is the same.
+FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_kib": 1024}
+
+
+def embedded_settings(tmp_path, **overrides) -> Settings:  # type: ignore[no-untyped-def]
+    values = {"data_dir": tmp_path, **FAST_PASSWORDS, **overrides}
+    return Settings(**values)
+
+
+@pytest.fixture
+async def services(tmp_path) -> AsyncIterator[Container]:  # type: ignore[no-untyped-def]
+    container = await bootstrap(embedded_settings(tmp_path))
+    await upgrade_all(container.db)
+    yield container
+    await container.close()
+
+
+@pytest.fixture
+async def client(services: Container) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=build_app(services), client=("203.0.113.7", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://flick.test") as http:
+        yield http
+
+
+async def signup(client: httpx.AsyncClient, username: str, password: str = "hunter2hunter2") -> str:
+    """Sign up and return the bearer token."""
+    response = await client.post(
+        "/api/v1/auth/signup", json={"username": username, "password": password}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"])
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
