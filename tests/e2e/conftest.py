@@ -14,10 +14,12 @@ from flick.platform.settings import Settings
 
 # Cheap argon2 in tests: the cost is a setting, the algorithm (argon2id) is the same.
 FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_kib": 1024}
+# Sign-in limits have their own tests (test_rate_limits.py); elsewhere they would interfere.
+GENEROUS_LIMITS = {"rate_auth_attempts": 1000.0, "burst_auth_attempts": 1000}
 
 
 def embedded_settings(tmp_path, **overrides) -> Settings:  # type: ignore[no-untyped-def]
-    values = {"data_dir": tmp_path, **FAST_PASSWORDS, **overrides}
+    values = {"data_dir": tmp_path, **FAST_PASSWORDS, **GENEROUS_LIMITS, **overrides}
     return Settings(**values)
 
 

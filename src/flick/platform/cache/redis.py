@@ -1,0 +1,175 @@
+"""The scale-out cache on Redis: shared by every process, so rate limits, sessions and
+counters agree across the cluster. Keys carry an optional prefix, so one Redis can serve
+several deployments (and tests can isolate themselves)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from flick.platform.cache import RateDecision
+
+# GCRA (generic cell rate algorithm). Per key we keep TAT, the theoretical arrival time of the
+# next request. With emission interval T = 1/rate and tolerance tau = T * burst, a request of
+# `cost` at time `now` moves TAT to max(TAT, now) + T*cost, and is allowed when the new TAT
+# minus tau is not in the future. A fresh key thus admits `burst` requests at once, then one
+# per T. Refused requests change nothing; retry_after = new TAT - tau - now. The clock is the
+# server's TIME, so every process shares one limiter exactly.
+GCRA_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval * cost
+local allow_at = new_tat - tolerance
+if allow_at > now then
+  local remaining = math.max(0, math.floor((tolerance - (tat - now)) / interval + 1e-9))
+  return {0, tostring(allow_at - now), remaining}
+end
+redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX',
+           math.max(1, math.ceil((new_tat - now) * 1000)))
+return {1, '0', math.max(0, math.floor((tolerance - (new_tat - now)) / interval + 1e-9))}
+"""
+SCAN_BATCH = 1000
+MAX_CONNECTIONS = 64  # per process; Redis itself is single-threaded, more only queue there
+POOL_WAIT_S = 10.0
+
+
+class RedisCache:
+    """Cache port on Redis (redis-py asyncio, hiredis parser)."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._gcra = client.register_script(GCRA_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "") -> RedisCache:
+        """`redis://host:port/db` (or rediss://, unix://)."""
+        # A blocking pool queues callers when every connection is busy, instead of failing
+        # a burst of concurrent requests with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S
+        )
+        return cls(aioredis.Redis(connection_pool=pool), prefix=prefix)
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None."""
+        value: Any = await self.client.get(self._k(key))
+        return value
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Values in the order of `keys`."""
+        if not keys:
+            return []
+        values: list[Any] = await self.client.mget([self._k(k) for k in keys])
+        return values
+
+    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        """Store a value with an optional TTL (millisecond precision)."""
+        await self.client.set(self._k(key), value, px=_ms(ttl))
+
+    async def set_many(self, items: Mapping[str, bytes], *, ttl: float | None = None) -> None:
+        """Store several values in one round trip."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            for key, value in items.items():
+                pipe.set(self._k(key), value, px=_ms(ttl))
+            await pipe.execute()
+
+    async def delete(self, *keys: str) -> int:
+        """Remove keys; how many existed."""
+        if not keys:
+            return 0
+        return int(await self.client.delete(*(self._k(k) for k in keys)))
+
+    async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
+        """INCRBY, with EXPIRE in the same transaction when a TTL is given."""
+        if ttl is None:
+            return int(await self.client.incrby(self._k(key), amount))
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.incrby(self._k(key), amount)
+            pipe.pexpire(self._k(key), _ms(ttl) or 1)
+            value, _ = await pipe.execute()
+        return int(value)
+
+    async def incr_many(self, amounts: Mapping[str, int]) -> list[int]:
+        """Several INCRBYs in one MULTI."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            for key, amount in amounts.items():
+                pipe.incrby(self._k(key), amount)
+            return [int(v) for v in await pipe.execute()]
+
+    async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
+        """ZADD, then trim to the `cap` highest scores, in one MULTI."""
+        if not members:
+            return
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._k(key), dict(members))
+            if cap is not None:
+                pipe.zremrangebyrank(self._k(key), 0, -(cap + 1))
+            await pipe.execute()
+
+    async def zrem(self, key: str, *members: str) -> int:
+        """ZREM; how many were there."""
+        if not members:
+            return 0
+        return int(await self.client.zrem(self._k(key), *members))
+
+    async def zrange(
+        self, key: str, *, max_score: float | None = None, limit: int = 100
+    ) -> list[tuple[str, float]]:
+        """Members by descending score from `max_score` (inclusive)."""
+        top: Any = "+inf" if max_score is None else max_score
+        rows: list[Any] = await self.client.zrevrangebyscore(
+            self._k(key), top, "-inf", start=0, num=limit, withscores=True
+        )
+        return [(member.decode(), float(score)) for member, score in rows]
+
+    async def zcard(self, key: str) -> int:
+        """ZCARD."""
+        return int(await self.client.zcard(self._k(key)))
+
+    async def gcra(self, key: str, *, rate: float, burst: int, cost: int = 1) -> RateDecision:
+        """One atomic GCRA step (see GCRA_SCRIPT)."""
+        interval = 1.0 / rate
+        allowed, retry_after, remaining = await self._gcra(
+            keys=[self._k(key)], args=[repr(interval), repr(interval * burst), cost]
+        )
+        return RateDecision(
+            allowed=bool(allowed), retry_after=float(retry_after), remaining=int(remaining)
+        )
+
+    async def clear_prefix(self) -> int:
+        """Delete every key under this cache's prefix (tests, or retiring a deployment)."""
+        if not self.prefix:
+            raise ValueError("refusing to clear a Redis cache that has no prefix")
+        deleted = 0
+        batch: list[bytes] = []
+        async for key in self.client.scan_iter(match=f"{self.prefix}*", count=SCAN_BATCH):
+            batch.append(key)
+            if len(batch) >= SCAN_BATCH:
+                deleted += int(await self.client.delete(*batch))
+                batch.clear()
+        if batch:
+            deleted += int(await self.client.delete(*batch))
+        return deleted
+
+    async def ping(self) -> None:
+        """PING."""
+        await self.client.ping()
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()
+
+
+def _ms(ttl: float | None) -> int | None:
+    return None if ttl is None else max(1, round(ttl * 1000))
