@@ -15,9 +15,9 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flick.gateway.metrics import REQUEST_METRICS
 from flick.gateway.problems import (
     PROBLEM_TYPE,
     BodyTooLarge,
@@ -32,13 +32,6 @@ log = logging.getLogger(__name__)
 # A hot route gets the raw scope and answers (status, JSON body); DomainError -> problem.
 FastRoute = Callable[[Scope], Awaitable[tuple[int, bytes]]]
 
-REQUESTS = Counter("flick_http_requests", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram(
-    "flick_http_request_seconds",
-    "HTTP request latency",
-    ["route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-)
 UNLIMITED_BODY_PREFIXES = ("/api/v1/uploads",)  # tus chunks have their own, larger limit
 JSON_HEADERS = [(b"content-type", b"application/json")]
 _request_numbers = itertools.count()
@@ -69,27 +62,42 @@ class Edge:
             return
         started = time.perf_counter()
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
-        status_holder = [500]
-        send = _tagging_send(send, request_id, status_holder)
-        route = await self._dispatch(scope, receive, send, status_holder)
-        LATENCY.labels(route).observe(time.perf_counter() - started)
-        REQUESTS.labels(scope["method"], route, str(status_holder[0])).inc()
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["request_id"] = request_id
+        fast = self.fast_routes.get((scope["method"], scope["path"]))
+        if fast is not None:
+            status = await self._serve_fast(fast, scope, send, request_id)
+            route = scope["path"]
+        else:
+            status_holder = [500]
+            send = _tagging_send(send, request_id, status_holder)
+            route = await self._dispatch(scope, receive, send)
+            status = status_holder[0]
+        REQUEST_METRICS.observe(scope["method"], route, status, time.perf_counter() - started)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, status: list[int]) -> str:
-        path: str = scope["path"]
-        fast = self.fast_routes.get((scope["method"], path))
+    async def _serve_fast(self, fast: FastRoute, scope: Scope, send: Send, request_id: str) -> int:
+        # Hot routes are GETs without a body, so the body limit has nothing to do here.
+        tag = (b"x-request-id", request_id.encode())
         try:
-            if path.startswith("/api/") and self.limiter is not None:
+            if self.limiter is not None:
+                await self.limiter.check_address(self.client_address(scope))
+            status, body = await fast(scope)
+        except DomainError as error:
+            await _send_problem(send, scope, error, extra_headers=[tag])
+            return error.status
+        await _send_bytes(send, status, body, [*JSON_HEADERS, tag])
+        return status
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> str:
+        try:
+            if scope["path"].startswith("/api/") and self.limiter is not None:
                 await self.limiter.check_address(self.client_address(scope))
                 receive = await self._limit_body(scope, receive)
-            if fast is not None:
-                code, body = await fast(scope)
-                await _send_bytes(send, code, body, JSON_HEADERS)
-                return path
         except DomainError as error:
             await _send_problem(send, scope, error)
-            return path if fast else "rejected"
+            return "rejected"
         await self.app(scope, receive, send)
         route = scope.get("route")
         return str(getattr(route, "path", "unmatched"))
@@ -182,8 +190,15 @@ async def _send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_problem(send: Send, scope: Scope, error: DomainError) -> None:
+async def _send_problem(
+    send: Send,
+    scope: Scope,
+    error: DomainError,
+    *,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = domain_error_body(error, instance=scope["path"], request_id=scope["state"]["request_id"])
     headers = [(b"content-type", PROBLEM_TYPE.encode())]
     headers += [(k.encode(), v.encode()) for k, v in problem_headers(error).items()]
+    headers += extra_headers or []
     await _send_bytes(send, error.status, body, headers)

@@ -8,13 +8,11 @@ through here. tests/contract/test_cache.py holds both to the same behaviour.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True, slots=True)
-class RateDecision:
-    """The answer of a GCRA check."""
+class RateDecision(NamedTuple):
+    """The answer of a GCRA check (a NamedTuple: it is built on every request)."""
 
     allowed: bool
     retry_after: float  # seconds until the request would be allowed; 0 when allowed

@@ -26,6 +26,10 @@ class MemoryCache:
         self._values: OrderedDict[str, object] = OrderedDict()  # bytes | int | dict[str, float]
         self._expiry: dict[str, float] = {}
         self._writes = 0
+        # Rate-limit state sits apart from the LRU: on the hot path, and an entry whose time
+        # has passed is worth nothing, so a sweep (not eviction) bounds it.
+        self._tats: dict[str, float] = {}
+        self._gcra_calls = 0
 
     @classmethod
     def from_url(cls, url: str) -> MemoryCache:
@@ -117,16 +121,21 @@ class MemoryCache:
         now = time.monotonic()
         interval = 1.0 / rate
         tolerance = interval * burst  # a fresh key may take `burst` requests at once
-        stored = self._live(key)
-        tat = max(float(stored) if isinstance(stored, float) else now, now)
+        tat = self._tats.get(key, now)
+        if tat < now:
+            tat = now
         new_tat = tat + interval * cost
-        allow_at = new_tat - tolerance
-        if allow_at > now:
-            remaining = max(0, math.floor((tolerance - (tat - now)) / interval + 1e-9))
-            return RateDecision(allowed=False, retry_after=allow_at - now, remaining=remaining)
-        self._store(key, new_tat, new_tat - now)
-        remaining = max(0, math.floor((tolerance - (new_tat - now)) / interval + 1e-9))
-        return RateDecision(allowed=True, retry_after=0.0, remaining=remaining)
+        if new_tat - tolerance > now:
+            left = max(0, math.floor((tolerance - (tat - now)) / interval + 1e-9))
+            return RateDecision(False, new_tat - tolerance - now, left)
+        self._tats[key] = new_tat
+        self._gcra_calls += 1
+        if self._gcra_calls % SWEEP_EVERY == 0:
+            # A TAT in the past means the same as no entry: drop those.
+            self._tats = {k: t for k, t in self._tats.items() if t > now}
+        return RateDecision(
+            True, 0.0, max(0, math.floor((tolerance - (new_tat - now)) / interval + 1e-9))
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -137,6 +146,7 @@ class MemoryCache:
         """Drop everything."""
         self._values.clear()
         self._expiry.clear()
+        self._tats.clear()
 
     # --- internals -----------------------------------------------------------------------
 
