@@ -181,3 +181,20 @@ async def test_consumer_retries_then_dead_letters_a_poison_message_in_order(
     last = await bus.committed("interaction", group="counters", partition=partition)
     assert last is not None
     assert await bus.fetch("interaction", group="fresh", partition=partition, timeout=0.5)
+
+
+async def test_nats_publish_without_a_stream_raises_instead_of_losing_events(
+    tmp_path: Path,
+) -> None:
+    require_service("nats")
+    bus = await NatsBus.connect(
+        NATS_URL, partitions=PARTITIONS, namespace=f"t{uuid.uuid4().hex[:10]}"
+    )
+    try:
+        await bus.publish("video", [Event(type="t", key=1, payload={})])
+        await bus.js.delete_stream(bus.stream_name("video"))  # someone removed it underneath
+        with pytest.raises(RuntimeError, match="refused"):
+            await bus.publish("video", [Event(type="t", key=1, payload={})])
+    finally:
+        await bus.destroy()
+        await bus.close()
