@@ -29,6 +29,7 @@ def main() -> None:
         level=os.environ.get("FLICK_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @main.command()

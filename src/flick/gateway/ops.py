@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -35,7 +34,7 @@ async def readyz(request: Request) -> Response:
         "blobs": services.blobs.ping,
     }
     results = dict(zip(checks, await asyncio.gather(*map(_check, checks.values())), strict=True))
-    failing = {name: error for name, error in results.items() if error}
+    failing = {name: result for name, result in results.items() if result != "ok"}
     if not failing:
         return Response(
             orjson.dumps({"status": "ready", "checks": results}), media_type="application/json"
@@ -58,9 +57,8 @@ async def metrics() -> Response:
 
 
 async def _check(ping: Callable[[], Awaitable[None]]) -> str:
-    started = time.perf_counter()
     try:
         await asyncio.wait_for(ping(), READY_TIMEOUT_S)
     except Exception as error:
         return f"{type(error).__name__}: {error}"[:300] or "failed"
-    return "" if time.perf_counter() - started < READY_TIMEOUT_S else "slow"
+    return "ok"
