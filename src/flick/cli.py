@@ -14,7 +14,7 @@ from rich.console import Console
 
 from flick.platform.settings import Settings, load_settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # whole lines, so logs and greps see them intact
 ROLES = ("all", "api", "relay")
 # Granian's Rust task implementation runs coroutines with less overhead than asyncio's Task
 # (about +25% req/s on GET /api/v1/me here, docs/benchmarks.md); it exists up to Python 3.11.
