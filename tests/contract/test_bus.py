@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -21,8 +22,9 @@ Opener = Callable[[], Awaitable[Bus]]
 
 
 @pytest.fixture(params=["local", "nats"])
-async def open_bus(request, tmp_path: Path) -> AsyncIterator[Opener]:  # type: ignore[no-untyped-def]
-    """Opens instances of one bus (same directory / namespace), closed after the test."""
+async def open_bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    """Opens instances of one bus: each call is another process of the same deployment
+    (Local: the same directory; NATS: another client on the same namespace)."""
     opened: list[Bus] = []
     namespace = f"t{uuid.uuid4().hex[:10]}"
     if request.param == "nats":
@@ -37,8 +39,10 @@ async def open_bus(request, tmp_path: Path) -> AsyncIterator[Opener]:  # type: i
         return bus
 
     yield open_one
-    if request.param == "nats":
-        await opened[0].destroy()  # type: ignore[attr-defined]
+    if request.param == "nats" and opened:
+        cleaner = await NatsBus.connect(NATS_URL, partitions=PARTITIONS, namespace=namespace)
+        await cleaner.destroy()
+        await cleaner.close()
     for bus in opened:
         await bus.close()
 
@@ -46,13 +50,27 @@ async def open_bus(request, tmp_path: Path) -> AsyncIterator[Opener]:  # type: i
 async def _read_all(bus: Bus, topic: str, *, group: str) -> list[Message]:
     messages: list[Message] = []
     for partition in range(bus.partitions):
-        while batch := await bus.fetch(topic, group=group, partition=partition, timeout=0.2):
+        while batch := await bus.fetch(topic, group=group, partition=partition, timeout=0.05):
             messages += batch
     return messages
 
 
 def _events(keys: Sequence[int], *, per_key: int) -> list[Event]:
     return [Event(type="test.n", key=k, payload={"n": n}) for n in range(per_key) for k in keys]
+
+
+def _key_in(partition: int) -> int:
+    return next(k for k in range(1000) if partition_for(k, PARTITIONS) == partition)
+
+
+async def _wait_until(condition: Callable[[], bool], *, seconds: float = 5) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+
+
+# --- the log -----------------------------------------------------------------------------
 
 
 async def test_events_round_trip_through_the_codec(open_bus: Opener) -> None:
@@ -63,6 +81,7 @@ async def test_events_round_trip_through_the_codec(open_bus: Opener) -> None:
     await bus.publish("interaction", [event])
     [message] = await _read_all(bus, "interaction", group="g")
     assert message.event == event
+    assert (message.event.id, message.event.ts) == (event.id, event.ts)
     assert message.topic == "interaction"
     assert message.partition == partition_for(event.key, PARTITIONS)
 
@@ -80,7 +99,29 @@ async def test_partition_by_key_keeps_per_key_order(open_bus: Opener) -> None:
     for key in keys:
         mine = [m for m in messages if m.event.key == key]
         assert [m.event.payload["n"] for m in mine] == list(range(5))
-        assert [m.offset for m in mine] == sorted(m.offset for m in mine)
+        assert [m.offset for m in mine] == sorted({m.offset for m in mine})
+
+
+async def test_fetch_returns_at_most_max_messages_in_order(open_bus: Opener) -> None:
+    bus = await open_bus()
+    await bus.publish("video", _events([5], per_key=7))
+    partition = partition_for(5, PARTITIONS)
+    got: list[Message] = []
+    while batch := await bus.fetch(
+        "video", group="g", partition=partition, max_messages=3, timeout=0.2
+    ):
+        assert 1 <= len(batch) <= 3
+        got += batch
+    assert [m.event.payload["n"] for m in got] == list(range(7))
+
+
+async def test_fetch_without_waiting_returns_what_is_stored(open_bus: Opener) -> None:
+    bus = await open_bus()
+    await bus.publish("video", _events([5], per_key=2))
+    partition = partition_for(5, PARTITIONS)
+    got = await bus.fetch("video", group="g", partition=partition, timeout=0)
+    assert [m.event.payload["n"] for m in got] == [0, 1]
+    assert await bus.fetch("video", group="g", partition=partition, timeout=0) == []
 
 
 async def test_groups_are_independent(open_bus: Opener) -> None:
@@ -91,16 +132,58 @@ async def test_groups_are_independent(open_bus: Opener) -> None:
     assert await _read_all(bus, "video", group="search") == []
 
 
-async def test_uncommitted_messages_are_delivered_again_to_a_new_instance(open_bus: Opener) -> None:
+async def test_fetch_on_an_empty_partition_returns_nothing_after_the_timeout(
+    open_bus: Opener,
+) -> None:
+    bus = await open_bus()
+    started = time.monotonic()
+    assert await bus.fetch("live", group="g", partition=0, timeout=0.3) == []
+    assert 0.25 <= time.monotonic() - started < 1.5
+
+
+async def test_a_waiting_fetch_wakes_when_a_message_arrives(open_bus: Opener) -> None:
+    bus = await open_bus()
+    other = await open_bus()  # another process: no in-process wake-up, so this polls
+
+    async def publish_later(publisher: Bus, n: int) -> None:
+        await asyncio.sleep(0.2)
+        await publisher.publish("live", [Event(type="t", key=_key_in(0), payload={"n": n})])
+
+    for publisher, n in ((bus, 0), (other, 1)):
+        task = asyncio.create_task(publish_later(publisher, n))
+        started = time.monotonic()
+        arrived = await bus.fetch("live", group="g", partition=0, timeout=5)
+        await task
+        assert [m.event.payload["n"] for m in arrived] == [n]
+        assert time.monotonic() - started < 1.5
+
+
+# --- offsets, restarts and replay -------------------------------------------------------
+
+
+async def test_fetched_but_uncommitted_messages_are_delivered_again(open_bus: Opener) -> None:
+    first = await open_bus()
+    await first.publish("watch", _events([7], per_key=3))
+    partition = partition_for(7, PARTITIONS)
+    assert len(await first.fetch("watch", group="g", partition=partition, timeout=1)) == 3
+
+    second = await open_bus()  # the first crashed before committing: at least once
+    again = await second.fetch("watch", group="g", partition=partition, timeout=1)
+    assert [m.event.payload["n"] for m in again] == [0, 1, 2]
+    assert await second.committed("watch", group="g", partition=partition) is None
+
+
+async def test_a_new_instance_resumes_right_after_the_commit(open_bus: Opener) -> None:
     first = await open_bus()
     await first.publish("watch", _events([7], per_key=3))
     partition = partition_for(7, PARTITIONS)
     fetched = await first.fetch("watch", group="g", partition=partition, timeout=1)
-    assert len(fetched) == 3
     await first.commit("watch", group="g", partition=partition, offset=fetched[0].offset)
 
-    second = await open_bus()  # a restarted process: resumes after the commit, at once
-    again = await second.fetch("watch", group="g", partition=partition, timeout=1)
+    second = await open_bus()
+    started = time.monotonic()
+    again = await second.fetch("watch", group="g", partition=partition, timeout=5)
+    assert time.monotonic() - started < 1  # at once, not after some ack wait
     assert [m.event.payload["n"] for m in again] == [1, 2]
     assert await second.committed("watch", group="g", partition=partition) == fetched[0].offset
 
@@ -120,72 +203,102 @@ async def test_seek_replays_from_an_offset(open_bus: Opener) -> None:
     assert len(await restarted.fetch("user", group="g", partition=partition, timeout=1)) == 3
 
 
-async def test_fetch_waits_for_a_message_then_returns_empty(open_bus: Opener) -> None:
+async def test_messages_and_offsets_survive_a_restart(open_bus: Opener) -> None:
     bus = await open_bus()
-    started = asyncio.get_running_loop().time()
-    assert await bus.fetch("live", group="g", partition=0, timeout=0.3) == []
-    assert asyncio.get_running_loop().time() - started < 2
+    await bus.publish("graph", _events([1, 2, 3, 4, 5], per_key=4))
+    await bus.commit("graph", group="g", partition=1, offset=1)
+    await bus.close()
 
-    async def publish_later() -> None:
-        await asyncio.sleep(0.2)
-        await bus.publish("live", [Event(type="t", key=key_for(0), payload={})])
-
-    def key_for(partition: int) -> int:
-        return next(k for k in range(1000) if partition_for(k, PARTITIONS) == partition)
-
-    task = asyncio.create_task(publish_later())
-    arrived = await bus.fetch("live", group="g", partition=0, timeout=5)
-    await task
-    assert len(arrived) == 1
+    reopened = await open_bus()
+    messages = await _read_all(reopened, "graph", group="other")
+    assert sorted((m.event.key, m.event.payload["n"]) for m in messages) == sorted(
+        (k, n) for k in (1, 2, 3, 4, 5) for n in range(4)
+    )
+    assert await reopened.committed("graph", group="g", partition=1) == 1
+    assert await reopened.committed("graph", group="g", partition=2) is None
+    await reopened.ping()
 
 
-async def test_consumer_retries_then_dead_letters_a_poison_message_in_order(
-    open_bus: Opener,
+# --- the consumer loop -------------------------------------------------------------------
+
+
+async def _consume_until(
+    bus: Bus,
+    topic: str,
+    handler: Callable[[Sequence[Message]], Awaitable[None]],
+    done: Callable[[], bool],
 ) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_consumer(bus, topic, group="counters", handler=handler, stop=stop, max_attempts=3)
+    )
+    await _wait_until(done)
+    stop.set()
+    started = time.monotonic()
+    await asyncio.wait_for(task, 5)
+    assert time.monotonic() - started < 1  # stops promptly
+
+
+async def test_consumer_retries_a_message_that_fails_once(open_bus: Opener) -> None:
+    bus = await open_bus()
+    await bus.publish("watch", _events([9], per_key=3))
+    handled: list[int] = []
+    calls: list[int] = []
+
+    async def handler(batch: Sequence[Message]) -> None:
+        calls.append(len(batch))
+        if len(calls) == 1:
+            raise ConnectionError("database blinked")
+        handled.extend(m.event.payload["n"] for m in batch if m.event.payload["n"] not in handled)
+
+    await _consume_until(bus, "watch", handler, lambda: len(handled) == 3)
+    assert handled == [0, 1, 2]
+    assert await _read_all(bus, dead_letter_topic("watch"), group="ops") == []
+    partition = partition_for(9, PARTITIONS)
+    assert await bus.committed("watch", group="counters", partition=partition) is not None
+
+
+async def test_consumer_dead_letters_a_poison_message_and_keeps_order(open_bus: Opener) -> None:
     bus = await open_bus()
     key = 42
     await bus.publish("interaction", _events([key], per_key=6))
     handled: list[int] = []
-    failures: dict[int, int] = {}
+    poison_attempts = 0
 
     async def handler(batch: Sequence[Message]) -> None:
+        nonlocal poison_attempts
         for message in batch:
             n = message.event.payload["n"]
             if n in handled:
                 continue  # idempotent: a batch retried one by one repeats earlier messages
-            if n == 1 and failures.get(1, 0) < 1:  # fails once, then succeeds
-                failures[1] = failures.get(1, 0) + 1
-                raise RuntimeError("flaky")
             if n == 3:
-                failures[3] = failures.get(3, 0) + 1
+                poison_attempts += 1
                 raise ValueError("poison")
             handled.append(n)
 
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_consumer(
-            bus, "interaction", group="counters", handler=handler, stop=stop, max_attempts=3
-        )
-    )
-    for _ in range(100):
-        if len(handled) == 5:
-            break
-        await asyncio.sleep(0.05)
-    stop.set()
-    await task
-    assert handled == [0, 1, 2, 4, 5]
-    assert failures[3] >= 3
+    await _consume_until(bus, "interaction", handler, lambda: len(handled) == 5)
+    assert handled == [0, 1, 2, 4, 5]  # 4 and 5 waited for 3 to be dead-lettered
+    assert poison_attempts == 1 + 3  # the batch, then max_attempts alone
     dead = await _read_all(bus, dead_letter_topic("interaction"), group="ops")
-    assert [m.event.payload["n"] for m in dead] == [3]
+    assert [(m.event.key, m.event.payload["n"]) for m in dead] == [(key, 3)]
     partition = partition_for(key, PARTITIONS)
     last = await bus.committed("interaction", group="counters", partition=partition)
-    assert last is not None
-    assert await bus.fetch("interaction", group="fresh", partition=partition, timeout=0.5)
+    everything = await bus.fetch("interaction", group="fresh", partition=partition, timeout=1)
+    assert last == everything[-1].offset
 
 
-async def test_nats_publish_without_a_stream_raises_instead_of_losing_events(
-    tmp_path: Path,
-) -> None:
+# --- adapter specifics -------------------------------------------------------------------
+
+
+def test_local_bus_reads_its_url(tmp_path: Path) -> None:
+    assert LocalBus.from_url(f"local://{tmp_path}/bus", partitions=2).path.parent == (
+        tmp_path / "bus"
+    )
+    with pytest.raises(ValueError, match="absolute"):
+        LocalBus.from_url("local://relative/dir", partitions=2)
+
+
+async def test_nats_publish_without_a_stream_raises_instead_of_losing_events() -> None:
     require_service("nats")
     bus = await NatsBus.connect(
         NATS_URL, partitions=PARTITIONS, namespace=f"t{uuid.uuid4().hex[:10]}"
@@ -195,6 +308,18 @@ async def test_nats_publish_without_a_stream_raises_instead_of_losing_events(
         await bus.js.delete_stream(bus.stream_name("video"))  # someone removed it underneath
         with pytest.raises(RuntimeError, match="refused"):
             await bus.publish("video", [Event(type="t", key=1, payload={})])
+        await bus.publish("video", [Event(type="t", key=1, payload={})])  # recreated
     finally:
         await bus.destroy()
+        await bus.close()
+
+
+async def test_nats_topics_with_dots_get_their_own_streams() -> None:
+    require_service("nats")
+    bus = await NatsBus.connect(NATS_URL, partitions=1, namespace=f"t{uuid.uuid4().hex[:10]}")
+    try:
+        names = {bus.stream_name(t) for t in ("a.b", "a_b", "a.dead", "a_dead", "a_d")}
+        assert len(names) == 5
+        assert not any("." in name for name in names)
+    finally:
         await bus.close()

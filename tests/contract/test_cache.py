@@ -52,7 +52,22 @@ async def test_counters_are_atomic_under_concurrency(cache: Cache) -> None:
     await asyncio.gather(*(cache.incr("likes", 5) for _ in range(20)))
     assert await cache.incr("likes", 0) == 300
     assert await cache.incr_many({"likes": -1, "views": 7}) == [299, 7]
+    totals = await asyncio.gather(*(cache.incr_many({"a": 1, "b": 2}) for _ in range(100)))
+    assert sorted(a for a, _ in totals) == list(range(1, 101))  # each saw a distinct state
+    assert all(b == 2 * a for a, b in totals)  # and both of its counters in the same one
+    assert await cache.incr_many({}) == []
+
+
+async def test_counters_are_plain_values(cache: Cache) -> None:
+    await cache.incr("views", 41)
+    assert await cache.get("views") == b"41"
+    await cache.set("imported", b"-7")
+    assert await cache.incr("imported", 10) == 3
+
+
+async def test_counter_ttl(cache: Cache) -> None:
     assert await cache.incr("temp", ttl=0.15) == 1
+    assert await cache.incr("temp") == 2  # no TTL given: the running one is kept
     await asyncio.sleep(0.3)
     assert await cache.incr("temp") == 1  # expired, so it started again
 
@@ -70,7 +85,22 @@ async def test_sorted_sets_cap_and_range(cache: Cache) -> None:
     assert (await cache.zrange("inbox", limit=1)) == [("v5", 100.0)]
     assert await cache.zrem("inbox", "v5", "nope") == 1
     assert await cache.zcard("inbox") == 4
+    assert await cache.zrange("inbox", limit=0) == []
     assert await cache.zrange("empty") == []
+    assert await cache.zrem("empty", "x") == 0
+
+
+async def test_sorted_set_cap_breaks_ties_by_member(cache: Cache) -> None:
+    await cache.zadd("feed", {"a": 1.0, "b": 1.0, "c": 1.0, "d": 2.0}, cap=2)
+    assert await cache.zrange("feed") == [("d", 2.0), ("c", 1.0)]
+    await cache.zadd("feed", {"e": 0.5}, cap=2)  # lower than everything kept: dropped
+    assert await cache.zrange("feed") == [("d", 2.0), ("c", 1.0)]
+
+
+async def test_emptied_sorted_set_is_gone(cache: Cache) -> None:
+    await cache.zadd("one", {"x": 1.0})
+    assert await cache.zrem("one", "x") == 1
+    assert (await cache.zcard("one"), await cache.delete("one")) == (0, 0)
 
 
 async def test_gcra_allows_a_burst_then_one_per_interval(cache: Cache) -> None:
@@ -85,6 +115,21 @@ async def test_gcra_allows_a_burst_then_one_per_interval(cache: Cache) -> None:
     assert (await cache.gcra("rl", rate=rate, burst=burst)).allowed
     assert not (await cache.gcra("rl", rate=rate, burst=burst)).allowed
     assert (await cache.gcra("other", rate=rate, burst=burst)).allowed  # keys are independent
+
+
+async def test_gcra_cost_spends_several_requests(cache: Cache) -> None:
+    whole = await cache.gcra("bulk", rate=10.0, burst=5, cost=5)
+    assert (whole.allowed, whole.retry_after, whole.remaining) == (True, 0.0, 0)
+    refused = await cache.gcra("bulk", rate=10.0, burst=5, cost=2)
+    assert not refused.allowed and refused.remaining == 0
+    assert 0.15 < refused.retry_after <= 0.21  # two intervals of 0.1 s must pass
+
+
+async def test_deleting_a_limiter_key_resets_it(cache: Cache) -> None:
+    assert (await cache.gcra("rl:auth", rate=0.1, burst=1)).allowed
+    assert not (await cache.gcra("rl:auth", rate=0.1, burst=1)).allowed
+    assert await cache.delete("rl:auth") == 1
+    assert (await cache.gcra("rl:auth", rate=0.1, burst=1)).allowed
 
 
 async def test_redis_limiter_is_shared_between_clients() -> None:
@@ -104,9 +149,33 @@ async def test_redis_limiter_is_shared_between_clients() -> None:
 
 
 async def test_memory_cache_evicts_least_recently_used() -> None:
-    cache = MemoryCache(max_entries=3)
+    cache = MemoryCache.from_url("memory://?max_entries=3")
     for key in "abc":
         await cache.set(key, key.encode())
     await cache.get("a")  # a is now the most recent
     await cache.set("d", b"d")
     assert await cache.get_many(["a", "b", "c", "d"]) == [b"a", None, b"c", b"d"]
+
+
+async def test_redis_close_releases_its_connections() -> None:
+    require_service("redis")
+    name = f"flick-test-{uuid.uuid4().hex[:10]}"  # to count only this client's connections
+    cache = RedisCache.from_url(f"{REDIS_URL}?client_name={name}", prefix=f"{name}:")
+    admin = RedisCache.from_url(REDIS_URL)
+
+    async def connections() -> int:
+        return sum(c["name"] == name for c in await admin.client.client_list())
+
+    await asyncio.gather(*(cache.incr("n") for _ in range(20)))  # opens several connections
+    assert await connections() > 1
+    await cache.clear_prefix()
+    await cache.close()
+    assert await connections() == 0
+    await admin.close()
+
+
+def test_memory_cache_url() -> None:
+    assert MemoryCache.from_url("memory://").max_entries == 100_000
+    assert MemoryCache.from_url("memory://?max_entries=7").max_entries == 7
+    with pytest.raises(ValueError):
+        MemoryCache.from_url("memory://?max_entries=0")

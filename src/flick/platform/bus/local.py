@@ -48,14 +48,15 @@ class LocalBus:
         self._db = self._thread.submit(self._open).result()
         self._positions: dict[tuple[str, str, int], int] = {}
         self._published: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._closed = False
 
     @classmethod
     def from_url(cls, url: str, *, partitions: int) -> LocalBus:
         """`local:///absolute/directory`."""
-        path = urlparse(url).path
-        if not path:
-            raise ValueError(f"bus URL {url!r} names no directory; write local:///abs/dir")
-        return cls(Path(path), partitions=partitions)
+        parts = urlparse(url)
+        if parts.scheme != "local" or parts.netloc or not parts.path.startswith("/"):
+            raise ValueError(f"bus URL {url!r} is not local:///absolute/directory")
+        return cls(Path(parts.path), partitions=partitions)
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -166,10 +167,13 @@ class LocalBus:
         self._positions[(group, topic, partition)] = offset - 1
 
     async def ping(self) -> None:
-        """Raise unless the log file answers."""
-        await self._run(lambda: self._db.execute("SELECT 1").fetchone())
+        """Raise unless the log file can be read (a bare `SELECT 1` would not touch it)."""
+        await self._run(lambda: self._db.execute("SELECT 1 FROM committed LIMIT 1").fetchall())
 
     async def close(self) -> None:
-        """Close the file and its thread."""
+        """Close the file and its thread; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         await self._run(self._db.close)
         self._thread.shutdown(wait=True)

@@ -7,15 +7,17 @@ one event loop: no locks, no awaits inside.
 from __future__ import annotations
 
 import heapq
-import math
-import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from time import monotonic
 from urllib.parse import parse_qs, urlparse
 
 from flick.platform.cache import RateDecision
 
 SWEEP_EVERY = 10_000  # writes between sweeps of expired entries
+# RateDecision(...) runs NamedTuple's Python-level __new__; building the tuple directly halves
+# that cost, and gcra runs several times per request.
+_new_decision = tuple.__new__
 
 
 class MemoryCache:
@@ -35,14 +37,21 @@ class MemoryCache:
     def from_url(cls, url: str) -> MemoryCache:
         """`memory://` or `memory://?max_entries=N`."""
         query = parse_qs(urlparse(url).query)
-        return cls(max_entries=int(query.get("max_entries", ["100000"])[0]))
+        max_entries = int(query.get("max_entries", ["100000"])[0])
+        if max_entries < 1:
+            raise ValueError(f"cache URL {url!r}: max_entries must be at least 1")
+        return cls(max_entries=max_entries)
 
     # --- plain values --------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
         """The value, or None if absent or expired."""
         value = self._live(key)
-        return value if isinstance(value, bytes) else None
+        if type(value) is bytes:
+            return value
+        if type(value) is int:  # a counter reads as its decimal digits, as in Redis
+            return b"%d" % value
+        return None
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values in the order of `keys`."""
@@ -60,21 +69,25 @@ class MemoryCache:
     async def delete(self, *keys: str) -> int:
         """Remove keys; returns how many existed."""
         removed = 0
+        now = monotonic()
         for key in keys:
-            if self._live(key) is not None:
-                removed += 1
+            live = self._live(key) is not None
             self._values.pop(key, None)
             self._expiry.pop(key, None)
+            # A rate-limit key too, as in Redis where its TAT is a plain key: deleting it
+            # resets that limiter (after a successful sign-in, say).
+            limited = self._tats.pop(key, now) > now
+            removed += live or limited
         return removed
 
     # --- counters ------------------------------------------------------------------------
 
     async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
         """Add to an integer counter (absent = 0); returns the new value."""
-        current = self._live(key)
-        if current is not None and not isinstance(current, int):
-            raise TypeError(f"cache key {key!r} does not hold a counter")
-        value = (current or 0) + amount
+        return self._incr(key, amount, ttl)
+
+    def _incr(self, key: str, amount: int, ttl: float | None = None) -> int:
+        value = _as_counter(key, self._live(key)) + amount
         keep_ttl = self._expiry.get(key) if ttl is None else None
         self._store(key, value, ttl)
         if keep_ttl is not None:  # like Redis INCR: an existing TTL survives
@@ -83,32 +96,44 @@ class MemoryCache:
 
     async def incr_many(self, amounts: Mapping[str, int]) -> list[int]:
         """Add to several counters at once; new values in order."""
-        return [await self.incr(key, amount) for key, amount in amounts.items()]
+        # No await between the steps, so no other coroutine sees a partial update.
+        return [self._incr(key, amount) for key, amount in amounts.items()]
 
     # --- sorted sets ---------------------------------------------------------------------
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
         """Add or rescore members; with `cap`, keep only the `cap` highest scores."""
+        if not members:
+            return
         zset = self._zset(key, create=True)
         zset.update(members)
         if cap is not None and len(zset) > cap:
+            # Ties go as in Redis's ZREMRANGEBYRANK: the lowest (score, member) first.
             keep = heapq.nlargest(cap, zset.items(), key=_score_then_member)
             zset.clear()
             zset.update(keep)
+        if not zset:  # Redis drops an emptied set; so do we, freeing its LRU slot
+            await self.delete(key)
 
     async def zrem(self, key: str, *members: str) -> int:
         """Remove members; returns how many were there."""
         zset = self._zset(key)
-        return sum(zset.pop(member, None) is not None for member in members)
+        removed = sum(zset.pop(member, None) is not None for member in members)
+        if removed and not zset:
+            await self.delete(key)
+        return removed
 
     async def zrange(
         self, key: str, *, max_score: float | None = None, limit: int = 100
     ) -> list[tuple[str, float]]:
         """Members by descending score, starting at `max_score` (inclusive) when given."""
+        if limit <= 0:
+            return []
         items = self._zset(key).items()
-        if max_score is not None:
-            items = [(m, s) for m, s in items if s <= max_score]  # type: ignore[assignment]
-        return heapq.nlargest(limit, items, key=_score_then_member)
+        if max_score is None:
+            return heapq.nlargest(limit, items, key=_score_then_member)
+        below = ((member, score) for member, score in items if score <= max_score)
+        return heapq.nlargest(limit, below, key=_score_then_member)
 
     async def zcard(self, key: str) -> int:
         """How many members a sorted set has."""
@@ -117,25 +142,24 @@ class MemoryCache:
     # --- rate limiting -------------------------------------------------------------------
 
     async def gcra(self, key: str, *, rate: float, burst: int, cost: int = 1) -> RateDecision:
-        """GCRA, as the Redis script (see redis.py for the formula)."""
-        now = time.monotonic()
+        """GCRA with the Redis script's steps (the formula is in redis.py)."""
+        now = monotonic()
         interval = 1.0 / rate
-        tolerance = interval * burst  # a fresh key may take `burst` requests at once
         tat = self._tats.get(key, now)
         if tat < now:
             tat = now
         new_tat = tat + interval * cost
-        if new_tat - tolerance > now:
-            left = max(0, math.floor((tolerance - (tat - now)) / interval + 1e-9))
-            return RateDecision(False, new_tat - tolerance - now, left)
+        # slack = tau - (new_tat - now): allowed iff >= 0; the budget left, in seconds.
+        slack = interval * burst - (new_tat - now)
+        if slack < 0:
+            left = slack / interval + cost + 1e-9  # what max(TAT, now) leaves, in requests
+            return _new_decision(RateDecision, (False, -slack, int(left) if left > 0 else 0))
         self._tats[key] = new_tat
         self._gcra_calls += 1
         if self._gcra_calls % SWEEP_EVERY == 0:
             # A TAT in the past means the same as no entry: drop those.
             self._tats = {k: t for k, t in self._tats.items() if t > now}
-        return RateDecision(
-            True, 0.0, max(0, math.floor((tolerance - (new_tat - now)) / interval + 1e-9))
-        )
+        return _new_decision(RateDecision, (True, 0.0, int(slack / interval + 1e-9)))
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -155,7 +179,7 @@ class MemoryCache:
         if value is None:
             return None
         expires = self._expiry.get(key)
-        if expires is not None and expires <= time.monotonic():
+        if expires is not None and expires <= monotonic():
             del self._values[key]
             del self._expiry[key]
             return None
@@ -168,7 +192,7 @@ class MemoryCache:
         if ttl is None:
             self._expiry.pop(key, None)
         else:
-            self._expiry[key] = time.monotonic() + ttl
+            self._expiry[key] = monotonic() + ttl
         self._writes += 1
         if self._writes % SWEEP_EVERY == 0:
             self._sweep()
@@ -188,10 +212,24 @@ class MemoryCache:
         return zset
 
     def _sweep(self) -> None:
-        now = time.monotonic()
+        now = monotonic()
         for key in [k for k, expires in self._expiry.items() if expires <= now]:
             self._values.pop(key, None)
             del self._expiry[key]
+
+
+def _as_counter(key: str, value: object) -> int:
+    """The integer a key holds (absent = 0); bytes count when they spell one, as in Redis."""
+    if value is None:
+        return 0
+    if type(value) is int:
+        return value
+    if type(value) is bytes:
+        digits = value[1:] if value.startswith(b"-") else value
+        # Redis's strictness: no spaces, '+' signs or zero padding.
+        if digits.isdigit() and b"%d" % int(value) == value:
+            return int(value)
+    raise ValueError(f"cache key {key!r} does not hold an integer")
 
 
 def _score_then_member(item: tuple[str, float]) -> tuple[float, str]:

@@ -4,6 +4,7 @@ several deployments (and tests can isolate themselves)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,12 +12,17 @@ import redis.asyncio as aioredis
 
 from flick.platform.cache import RateDecision
 
-# GCRA (generic cell rate algorithm). Per key we keep TAT, the theoretical arrival time of the
-# next request. With emission interval T = 1/rate and tolerance tau = T * burst, a request of
-# `cost` at time `now` moves TAT to max(TAT, now) + T*cost, and is allowed when the new TAT
-# minus tau is not in the future. A fresh key thus admits `burst` requests at once, then one
-# per T. Refused requests change nothing; retry_after = new TAT - tau - now. The clock is the
-# server's TIME, so every process shares one limiter exactly.
+# GCRA (generic cell rate algorithm). Per key we keep TAT, the theoretical arrival time: the
+# moment the key's budget is whole again. With emission interval T = 1/rate and tolerance
+# tau = T * burst, a request of `cost` at time `now` computes
+#     new_tat = max(TAT, now) + T * cost
+# and is allowed iff new_tat - tau <= now (equivalently max(TAT, now) - now <= tau - T*cost).
+# Allowed: TAT := new_tat (kept with a TTL of new_tat - now: after that it means nothing),
+#     retry_after = 0, remaining = floor((tau - (new_tat - now)) / T).
+# Refused: nothing changes, retry_after = new_tat - tau - now (when this very request would
+#     pass), remaining = floor((tau - (max(TAT, now) - now)) / T).
+# A fresh key admits `burst` requests at once, then one per T. The clock is the server's TIME,
+# so every process shares one limiter exactly. memory.py implements the same steps in Python.
 GCRA_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -36,6 +42,7 @@ redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX',
 return {1, '0', math.max(0, math.floor((tolerance - (new_tat - now)) / interval + 1e-9))}
 """
 SCAN_BATCH = 1000
+_GLOB_SPECIAL = re.compile(r"[\\*?\[\]]")
 MAX_CONNECTIONS = 64  # per process; Redis itself is single-threaded, more only queue there
 POOL_WAIT_S = 10.0
 
@@ -56,7 +63,8 @@ class RedisCache:
         pool = aioredis.BlockingConnectionPool.from_url(
             url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S
         )
-        return cls(aioredis.Redis(connection_pool=pool), prefix=prefix)
+        # from_pool, not Redis(connection_pool=...): only then does close() disconnect the pool.
+        return cls(aioredis.Redis.from_pool(pool), prefix=prefix)
 
     def _k(self, key: str) -> str:
         return self.prefix + key
@@ -127,6 +135,8 @@ class RedisCache:
         self, key: str, *, max_score: float | None = None, limit: int = 100
     ) -> list[tuple[str, float]]:
         """Members by descending score from `max_score` (inclusive)."""
+        if limit <= 0:  # Redis would read a negative LIMIT count as "all"
+            return []
         top: Any = "+inf" if max_score is None else max_score
         rows: list[Any] = await self.client.zrevrangebyscore(
             self._k(key), top, "-inf", start=0, num=limit, withscores=True
@@ -153,7 +163,8 @@ class RedisCache:
             raise ValueError("refusing to clear a Redis cache that has no prefix")
         deleted = 0
         batch: list[bytes] = []
-        async for key in self.client.scan_iter(match=f"{self.prefix}*", count=SCAN_BATCH):
+        match = _GLOB_SPECIAL.sub(r"\\\g<0>", self.prefix) + "*"  # the prefix taken literally
+        async for key in self.client.scan_iter(match=match, count=SCAN_BATCH):
             batch.append(key)
             if len(batch) >= SCAN_BATCH:
                 deleted += int(await self.client.delete(*batch))
