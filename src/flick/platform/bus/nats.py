@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import re
 import time
 from collections import deque
@@ -38,10 +39,13 @@ from nats.js.kv import KeyValue
 
 from flick.platform.bus import Event, Message, decode_event, encode_event, partition_for
 
+log = logging.getLogger(__name__)
+
 API_TIMEOUT_S = 10.0  # JetStream API calls and PubAcks; a healthy server answers in ms
 PUBLISH_WINDOW = 4096  # messages in flight at once; bounds the client's write buffer
 CONSUMER_IDLE_S = 300.0  # the server deletes a partition reader this long unused
 MIN_PULL_EXPIRY_S = 0.02  # shorter pull requests may expire before a loaded server answers
+CONNECT_TIMEOUT_S = 3.0
 REQUEST_GRACE_S = 1.0  # a pull request whose end never arrived (reconnect) is given up after
 _TOPIC = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # subject tokens, no wildcards
 
@@ -67,9 +71,15 @@ class NatsBus:
         """Connect to `nats://host:port`."""
         # Subjects are built here from a checked namespace and topic (`_ensure_stream`), so
         # nats-py's per-publish regex check is skipped: it costs ~5% of publishing.
-        nc = await nats.connect(
-            url, connect_timeout=5, max_reconnect_attempts=-1, skip_subject_validation=True
+        connecting = nats.connect(
+            url,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            max_reconnect_attempts=-1,  # once connected, ride out server restarts
+            skip_subject_validation=True,
+            error_cb=_log_connection_error,
         )
+        # nats-py retries a first connection forever too; give up and say so instead.
+        nc = await asyncio.wait_for(connecting, CONNECT_TIMEOUT_S * 2)
         return cls(nc, partitions=partitions, namespace=namespace)
 
     # --- names ---------------------------------------------------------------------------
@@ -225,6 +235,11 @@ class NatsBus:
         for key in list(self._readers):
             await self._drop_reader(key)
         await self.nc.close()
+
+
+async def _log_connection_error(error: Exception) -> None:
+    # nats-py logs each failed (re)connect with a traceback; one line says as much.
+    log.warning("NATS connection: %s", error or type(error).__name__)
 
 
 def _offset_key(group: str, topic: str, partition: int) -> str:
