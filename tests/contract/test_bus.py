@@ -76,7 +76,9 @@ async def _wait_until(condition: Callable[[], bool], *, seconds: float = 5) -> N
 async def test_events_round_trip_through_the_codec(open_bus: Opener) -> None:
     bus = await open_bus()
     event = Event(
-        type="social.liked", key=2**62 + 5, payload={"video": "9", "emoji": "é💃", "x": [1.5, None]}
+        type="social.liked",
+        key=2**62 + 5,
+        payload={"video": "9", "text": "é💃\nline two\r\n", "x": [1.5, None, {"y": True}]},
     )
     await bus.publish("interaction", [event])
     [message] = await _read_all(bus, "interaction", group="g")
@@ -122,6 +124,19 @@ async def test_fetch_without_waiting_returns_what_is_stored(open_bus: Opener) ->
     got = await bus.fetch("video", group="g", partition=partition, timeout=0)
     assert [m.event.payload["n"] for m in got] == [0, 1]
     assert await bus.fetch("video", group="g", partition=partition, timeout=0) == []
+
+
+async def test_a_large_batch_is_read_back_whole_and_in_order(open_bus: Opener) -> None:
+    bus = await open_bus()
+    await bus.publish("watch", _events([3], per_key=2500))
+    partition = partition_for(3, PARTITIONS)
+    got: list[Message] = []
+    while batch := await bus.fetch(
+        "watch", group="g", partition=partition, max_messages=700, timeout=0.2
+    ):
+        got += batch
+    assert [m.event.payload["n"] for m in got] == list(range(2500))
+    assert [m.offset for m in got] == sorted({m.offset for m in got})
 
 
 async def test_groups_are_independent(open_bus: Opener) -> None:
@@ -219,6 +234,13 @@ async def test_messages_and_offsets_survive_a_restart(open_bus: Opener) -> None:
     await reopened.ping()
 
 
+async def test_committed_offsets_of_dotted_names_are_kept_apart(open_bus: Opener) -> None:
+    bus = await open_bus()
+    await bus.commit("b.c", group="a", partition=0, offset=7)  # e.g. a dead-letter topic
+    assert await bus.committed("c", group="a.b", partition=0) is None
+    assert await bus.committed("b.c", group="a", partition=0) == 7
+
+
 # --- the consumer loop -------------------------------------------------------------------
 
 
@@ -298,6 +320,21 @@ def test_local_bus_reads_its_url(tmp_path: Path) -> None:
         LocalBus.from_url("local://relative/dir", partitions=2)
 
 
+async def test_local_trim_drops_old_batches_and_offsets_keep_rising(tmp_path: Path) -> None:
+    bus = LocalBus(tmp_path, partitions=1)
+    try:
+        for n in range(3):
+            await bus.publish("video", [Event(type="t", key=1, payload={"n": n})])
+        first, second, third = await bus.fetch("video", group="g", partition=0, timeout=0)
+        await bus.trim("video", partition=0, before=third.offset + 1)  # keeps the newest
+        assert await bus.fetch("video", group="new", partition=0, timeout=0) == [third]
+        await bus.publish("video", [Event(type="t", key=1, payload={"n": 3})])
+        [fourth] = await bus.fetch("video", group="g", partition=0, timeout=0)
+        assert fourth.offset > third.offset > second.offset > first.offset
+    finally:
+        await bus.close()
+
+
 async def test_nats_publish_without_a_stream_raises_instead_of_losing_events() -> None:
     require_service("nats")
     bus = await NatsBus.connect(
@@ -322,4 +359,19 @@ async def test_nats_topics_with_dots_get_their_own_streams() -> None:
         assert len(names) == 5
         assert not any("." in name for name in names)
     finally:
+        await bus.close()
+
+
+async def test_nats_racing_first_fetches_share_one_reader() -> None:
+    require_service("nats")
+    bus = await NatsBus.connect(NATS_URL, partitions=1, namespace=f"t{uuid.uuid4().hex[:10]}")
+    try:
+        await bus.publish("video", [Event(type="t", key=1, payload={})])
+        await asyncio.gather(
+            *(bus.fetch("video", group="g", partition=0, timeout=0) for _ in range(3))
+        )
+        info = await bus.js.stream_info(bus.stream_name("video"))
+        assert info.state.consumer_count == 1
+    finally:
+        await bus.destroy()
         await bus.close()

@@ -5,12 +5,18 @@ anything that could not cross a wire. All SQLite work runs on one dedicated thre
 event loop never blocks. Offsets count from 1 within each partition; a group's position starts
 after its committed offset. A publisher in this process wakes waiting fetchers at once; other
 processes sharing the file see new messages within one poll interval.
+
+The log stores record batches, as Kafka does: one row per partition per published batch,
+holding the encoded events joined by newlines. A row per event spends most of the bus's time
+inside SQLite's B-tree (about 8 us an event here, against 1 us for the codec); a row per batch
+makes the codec the cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import sqlite3
 import time
 from collections import defaultdict
@@ -24,11 +30,14 @@ from flick.platform.bus import Event, Message, decode_event, encode_event, parti
 
 T = TypeVar("T")
 POLL_INTERVAL_S = 0.05  # how often a waiting fetch looks for another process's messages
+SEGMENT_EVENTS = 1000  # events per row at most; a fetch that starts mid-row splits it again
+SEPARATOR = b"\n"  # JSON escapes newlines inside strings, so none occurs inside an event
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL,
-    PRIMARY KEY (topic, partition, offset)
+CREATE TABLE IF NOT EXISTS segments (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL,
+    first_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (topic, partition, last_offset)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS committed (
     grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
@@ -38,7 +47,7 @@ CREATE TABLE IF NOT EXISTS committed (
 
 
 class LocalBus:
-    """Bus port on a SQLite file; one process writes, any number may read."""
+    """Bus port on a SQLite file; any number of processes may share it."""
 
     def __init__(self, directory: Path, *, partitions: int) -> None:
         self.partitions = partitions
@@ -69,26 +78,38 @@ class LocalBus:
     async def _run(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, work)
 
+    # --- publishing ----------------------------------------------------------------------
+
     async def publish(self, topic: str, events: Sequence[Event]) -> None:
         """Append events durably in one transaction."""
         if not events:
             return
-        rows = [(partition_for(e.key, self.partitions), encode_event(e)) for e in events]
-        await self._run(lambda: self._append(topic, rows))
+        batches = self._encode(events)
+        await self._run(lambda: self._append(topic, batches))
         self._published.pop(topic, asyncio.Event()).set()
 
-    def _append(self, topic: str, rows: list[tuple[int, bytes]]) -> None:
+    def _encode(self, events: Sequence[Event]) -> dict[int, list[bytes]]:
+        batches: dict[int, list[bytes]] = defaultdict(list)
+        for event in events:
+            data = encode_event(event)
+            if SEPARATOR in data:
+                raise ValueError("encode_event wrote a newline; the local log cannot frame it")
+            batches[partition_for(event.key, self.partitions)].append(data)
+        return batches
+
+    def _append(self, topic: str, batches: dict[int, list[bytes]]) -> None:
         db = self._db
         db.execute("BEGIN IMMEDIATE")  # serialises writers, even from other processes
         try:
-            next_offset: dict[int, int] = {}
-            batch = []
-            for partition, data in rows:
-                if partition not in next_offset:
-                    next_offset[partition] = self._last_offset(topic, partition) + 1
-                batch.append((topic, partition, next_offset[partition], data))
-                next_offset[partition] += 1
-            db.executemany("INSERT INTO messages VALUES (?, ?, ?, ?)", batch)
+            rows = []
+            for partition, encoded in batches.items():
+                after = self._last_offset(topic, partition)
+                for start in range(0, len(encoded), SEGMENT_EVENTS):
+                    chunk = encoded[start : start + SEGMENT_EVENTS]
+                    first = after + start + 1
+                    data = SEPARATOR.join(chunk)
+                    rows.append((topic, partition, first, first + len(chunk) - 1, data))
+            db.executemany("INSERT INTO segments VALUES (?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -96,9 +117,12 @@ class LocalBus:
 
     def _last_offset(self, topic: str, partition: int) -> int:
         row = self._db.execute(
-            "SELECT MAX(offset) FROM messages WHERE topic = ? AND partition = ?", (topic, partition)
+            "SELECT MAX(last_offset) FROM segments WHERE topic = ? AND partition = ?",
+            (topic, partition),
         ).fetchone()
         return int(row[0] or 0)
+
+    # --- consuming -----------------------------------------------------------------------
 
     async def fetch(
         self,
@@ -114,11 +138,12 @@ class LocalBus:
         position = await self._position(group, topic, partition)
         while True:
             wake = self._published[topic]
-            rows = await self._run(lambda: self._read(topic, partition, position, max_messages))
-            if rows:
-                self._positions[(group, topic, partition)] = rows[-1][0]
+            records = await self._run(lambda: self._read(topic, partition, position, max_messages))
+            if records:
+                self._positions[(group, topic, partition)] = records[-1][0]
                 return [
-                    Message(topic, partition, offset, decode_event(data)) for offset, data in rows
+                    Message(topic, partition, offset, decode_event(data))
+                    for offset, data in records
                 ]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -127,11 +152,20 @@ class LocalBus:
                 await asyncio.wait_for(wake.wait(), min(remaining, POLL_INTERVAL_S))
 
     def _read(self, topic: str, partition: int, after: int, limit: int) -> list[tuple[int, bytes]]:
-        return self._db.execute(
-            "SELECT offset, data FROM messages WHERE topic = ? AND partition = ? AND offset > ? "
-            "ORDER BY offset LIMIT ?",
-            (topic, partition, after, limit),
-        ).fetchall()
+        records: list[tuple[int, bytes]] = []
+        rows = self._db.execute(
+            "SELECT first_offset, data FROM segments "
+            "WHERE topic = ? AND partition = ? AND last_offset > ? ORDER BY last_offset",
+            (topic, partition, after),
+        )
+        with contextlib.closing(rows):  # ends the read snapshot even if we stop early
+            for first, data in rows:
+                skip = max(0, after + 1 - first)  # the position may fall inside the first row
+                wanted = data.split(SEPARATOR)[skip : skip + limit - len(records)]
+                records += zip(itertools.count(first + skip), wanted, strict=False)
+                if len(records) >= limit:
+                    break
+        return records
 
     async def _position(self, group: str, topic: str, partition: int) -> int:
         key = (group, topic, partition)
@@ -139,6 +173,8 @@ class LocalBus:
             committed = await self.committed(topic, group=group, partition=partition)
             self._positions[key] = committed or 0
         return self._positions[key]
+
+    # --- offsets -------------------------------------------------------------------------
 
     async def commit(self, topic: str, *, group: str, partition: int, offset: int) -> None:
         """Durably record the group's progress through `offset`."""
@@ -165,6 +201,20 @@ class LocalBus:
         """The next fetch starts at `offset` (replay); committed too, so restarts agree."""
         await self.commit(topic, group=group, partition=partition, offset=offset - 1)
         self._positions[(group, topic, partition)] = offset - 1
+
+    async def trim(self, topic: str, *, partition: int, before: int) -> None:
+        """Drop stored batches that end before offset `before` (retention). The newest batch
+        stays, as the partition's high-water mark: offsets never restart."""
+        await self._run(lambda: self._trim(topic, partition, before))
+
+    def _trim(self, topic: str, partition: int, before: int) -> None:
+        self._db.execute(
+            "DELETE FROM segments WHERE topic = ?1 AND partition = ?2 AND last_offset < MIN(?3, "
+            "(SELECT MAX(last_offset) FROM segments WHERE topic = ?1 AND partition = ?2))",
+            (topic, partition, before),
+        )
+
+    # --- lifecycle -----------------------------------------------------------------------
 
     async def ping(self) -> None:
         """Raise unless the log file can be read (a bare `SELECT 1` would not touch it)."""

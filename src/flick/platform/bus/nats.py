@@ -63,6 +63,7 @@ class NatsBus:
         self._streams: set[str] = set()
         self._offsets: KeyValue | None = None
         self._readers: dict[tuple[str, str, int], _PullReader] = {}
+        self._opening = asyncio.Lock()  # two first fetches of a partition would make two readers
         self._positions: dict[tuple[str, str, int], int] = {}
         self._acks = _AckCounter(nc)
 
@@ -87,7 +88,7 @@ class NatsBus:
     def stream_name(self, topic: str) -> str:
         """`<namespace>-<topic>` with `_` -> `_u` and `.` -> `_d`: no dots, and no two topics
         share a name."""
-        return f"{self.namespace}-{topic.replace('_', '_u').replace('.', '_d')}"
+        return f"{self.namespace}-{_escape(topic)}"
 
     def subject(self, topic: str, partition: int) -> str:
         """Where one partition's messages are published."""
@@ -156,22 +157,27 @@ class NatsBus:
     async def _reader(self, key: tuple[str, str, int]) -> _PullReader:
         reader = self._readers.get(key)
         if reader is None:
-            group, topic, partition = key
-            stream = await self._ensure_stream(topic)
-            if key not in self._positions:
-                committed = await self.committed(topic, group=group, partition=partition)
-                self._positions[key] = committed or 0
-            config = ConsumerConfig(
-                filter_subject=self.subject(topic, partition),
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                opt_start_seq=self._positions[key] + 1,
-                ack_policy=AckPolicy.NONE,  # progress is the group's committed offset
-                inactive_threshold=CONSUMER_IDLE_S,
-                mem_storage=True,
-            )
-            info = await self.js.add_consumer(stream, config)
-            reader = await _PullReader.start(self.nc, stream=stream, consumer=info.name)
-            self._readers[key] = reader
+            async with self._opening:
+                return self._readers.get(key) or await self._open_reader(key)
+        return reader
+
+    async def _open_reader(self, key: tuple[str, str, int]) -> _PullReader:
+        group, topic, partition = key
+        stream = await self._ensure_stream(topic)
+        if key not in self._positions:
+            committed = await self.committed(topic, group=group, partition=partition)
+            self._positions[key] = committed or 0
+        config = ConsumerConfig(
+            filter_subject=self.subject(topic, partition),
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=self._positions[key] + 1,
+            ack_policy=AckPolicy.NONE,  # progress is the group's committed offset
+            inactive_threshold=CONSUMER_IDLE_S,
+            mem_storage=True,
+        )
+        info = await self.js.add_consumer(stream, config)
+        reader = await _PullReader.start(self.nc, stream=stream, consumer=info.name)
+        self._readers[key] = reader
         return reader
 
     async def _drop_reader(self, key: tuple[str, str, int]) -> None:
@@ -243,8 +249,13 @@ async def _log_connection_error(error: Exception) -> None:
 
 
 def _offset_key(group: str, topic: str, partition: int) -> str:
-    # KV keys allow only [-/_=.a-zA-Z0-9]; topics and groups are code-chosen names.
-    return f"{group}.{topic}.{partition}"
+    # KV keys allow only [-/_=.a-zA-Z0-9]. Dots are escaped as in stream names, so group
+    # "a.b" of topic "c" and group "a" of topic "b.c" (a dead-letter topic) never share a key.
+    return f"{_escape(group)}.{_escape(topic)}.{partition}"
+
+
+def _escape(name: str) -> str:
+    return name.replace("_", "_u").replace(".", "_d")
 
 
 class _AckCounter:
