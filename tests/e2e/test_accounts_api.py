@@ -247,3 +247,16 @@ async def test_operations_endpoints(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/me" in spec["paths"] and "/api/v1/auth/signup" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_a_patch_that_changes_nothing_writes_no_event(
+    client: httpx.AsyncClient, services: Container
+) -> None:
+    token = await signup(client, "nora")
+    await services.relay.drain()
+    same = await client.patch("/api/v1/me", json={"display_name": "nora"}, headers=auth(token))
+    assert same.status_code == 200 and same.json()["display_name"] == "nora"
+    assert (await _rows(services))["outbox"] == 0
+    changed = await client.patch("/api/v1/me", json={"bio": "hi"}, headers=auth(token))
+    assert changed.json()["bio"] == "hi"
+    assert (await _rows(services))["outbox"] == 1

@@ -164,6 +164,8 @@ class Accounts:
             if bio is None
             else clean_text(bio, field="bio", limit=BIO_MAX, multiline=True)
         )
+        if (new_name, new_bio) == (current.display_name, current.bio):
+            return await self.user_json(user_id)  # nothing changed: no write, no event
         async with self.db.transaction(shard_of(user_id)) as conn:
             await repo.update_profile(
                 conn, user_id, display_name=new_name, bio=new_bio, now=time.time()
