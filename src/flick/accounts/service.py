@@ -36,6 +36,7 @@ from flick.platform.sql import DIRECTORY_SHARD, Database
 
 SESSION_CACHE_TTL = 300.0  # a revoked token is deleted from the cache at once; this bounds misses
 USER_CACHE_TTL = 300.0
+VERIFIED_TOKENS_MAX = 50_000  # tokens whose hash check is remembered (see authenticate)
 STALE_CLAIM_S = 60.0  # a username claim older than this whose user row never appeared is free
 
 
@@ -64,6 +65,8 @@ class Accounts:
         self.hasher = hasher
         self.session_ttl_s = session_ttl_s
         self.on_commit = on_commit  # wakes the in-process outbox relay
+        # token -> (cached session bytes it was verified against, user id, expiry)
+        self._verified: dict[str, tuple[bytes, int, float]] = {}
 
     # --- signup, login, logout -------------------------------------------------------------
 
@@ -117,10 +120,18 @@ class Accounts:
         cached = await self.cache.get(_session_key(session_id))
         if cached is None:
             cached = await self._load_session(session_id)
+        # The cache is read on every request, so a logout anywhere takes effect at once; what
+        # is remembered here is only that this token matched these exact cached bytes.
+        verified = self._verified.get(token)
+        if verified is not None and verified[0] == cached and verified[2] >= time.time():
+            return verified[1]
         user_id, secret_hash, expires_at = orjson.loads(cached)
         digest = hashlib.sha256(secret.encode()).hexdigest()
         if not hmac.compare_digest(digest, secret_hash) or expires_at < time.time():
             raise InvalidToken("the session token is not valid; sign in again")
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            self._verified.clear()  # crude but bounded; refilling costs one hash per token
+        self._verified[token] = (cached, int(user_id), float(expires_at))
         return int(user_id)
 
     # --- profiles ------------------------------------------------------------------------
