@@ -16,6 +16,7 @@ Semantics every adapter keeps (tests/contract/test_bus.py checks them):
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import zlib
@@ -57,8 +58,21 @@ class Message(NamedTuple):
 
 
 def new_event_id() -> str:
-    """128 random bits as hex (the shape of a uuid4 hex, at a quarter of its cost)."""
-    return os.urandom(16).hex()
+    """Unique without a system call per event: 64 random bits drawn once per process (again
+    after a fork), then a 64-bit counter; 32 hex digits, a uuid4's shape. os.urandom per
+    event cost ~4 µs here, a fifth of the embedded bus's time per event."""
+    return f"{_id_prefix}{next(_id_counter):016x}"
+
+
+def _draw_id_prefix() -> None:
+    global _id_prefix
+    _id_prefix = os.urandom(8).hex()
+
+
+_id_prefix = ""
+_id_counter = itertools.count()
+_draw_id_prefix()
+os.register_at_fork(after_in_child=_draw_id_prefix)
 
 
 def partition_for(key: int, partitions: int) -> int:
@@ -87,9 +101,8 @@ def encode_event(event: Event) -> bytes:
 def decode_event(data: bytes) -> Event:
     """Inverse of `encode_event`."""
     raw = orjson.loads(data)
-    return Event(
-        id=raw["id"], type=raw["type"], key=raw["key"], ts=raw["ts"], payload=raw["payload"]
-    )
+    # _make skips __new__: a decoded event already has its id and time.
+    return Event._make((raw["type"], raw["key"], raw["payload"], raw["id"], raw["ts"]))
 
 
 class Bus(Protocol):
