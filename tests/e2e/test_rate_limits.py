@@ -64,3 +64,18 @@ async def test_sign_in_attempts_are_limited_per_address(tmp_path) -> None:  # ty
         ]
         assert [r.status_code for r in guesses] == [401, 401, 401, 429]
         assert_problem(guesses[3], 429, "rate-limited", detail_has="sign-in attempts")
+
+
+async def test_sign_in_attempts_count_the_forwarded_address_behind_a_trusted_proxy(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    limits = {"rate_auth_attempts": 0.1, "burst_auth_attempts": 1, "trust_forwarded_for": True}
+    async for http in _client(tmp_path, **limits):
+        login = {"username": "x_y", "password": "guess guess"}
+        codes = [
+            (
+                await http.post("/api/v1/auth/login", json=login, headers={"x-forwarded-for": ip})
+            ).status_code
+            for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.1")
+        ]
+        assert codes == [401, 401, 429]  # two clients behind one proxy, each with its budget

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from flick.accounts.schemas import LoginIn, ProfilePatch, SignedInOut, SignupIn, UserOut
-from flick.gateway.deps import authenticate_scope, container, current_user_id
+from flick.gateway.deps import authenticate_scope, client_address, container, current_user_id
 from flick.gateway.edge import FastRoute, Scope, bearer_token
 from flick.gateway.problems import PROBLEM_TYPE
 
@@ -39,7 +39,7 @@ def _signed_in(token: str, user_json: bytes) -> bytes:
 async def signup(body: SignupIn, request: Request) -> Response:
     """Create an account; answers a session token and the new user."""
     services = container(request)
-    await services.limiter.check_auth_attempt(request.client.host if request.client else "unknown")
+    await services.limiter.check_auth_attempt(client_address(request))
     signed_in = await services.accounts.signup(
         body.username, password=body.password, display_name=body.display_name
     )
@@ -51,7 +51,7 @@ async def signup(body: SignupIn, request: Request) -> Response:
 async def login(body: LoginIn, request: Request) -> Response:
     """Sign in; a wrong username and a wrong password get the same answer."""
     services = container(request)
-    await services.limiter.check_auth_attempt(request.client.host if request.client else "unknown")
+    await services.limiter.check_auth_attempt(client_address(request))
     signed_in = await services.accounts.login(body.username, password=body.password)
     user_json = await services.accounts.user_json(signed_in.user.id)
     return json_response(_signed_in(signed_in.token, user_json))

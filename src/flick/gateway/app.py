@@ -16,6 +16,7 @@ from flick.accounts import api as accounts_api
 from flick.bootstrap import Container, bootstrap
 from flick.gateway import ops, problems
 from flick.gateway.edge import Edge
+from flick.gateway.ratelimit import RateLimiter
 from flick.platform.errors import DomainError
 from flick.platform.settings import Settings, load_settings
 
@@ -26,7 +27,9 @@ def build_app(services: Container) -> Edge:
     """The ASGI app over already-connected services (tests build it this way)."""
     app = _fastapi_app()
     app.state.container = services
-    return _edge(app, services)
+    edge = app.state.edge = _edge(app, services.settings, limiter=services.limiter)
+    edge.fast_routes.update(accounts_api.fast_routes(services))
+    return edge
 
 
 def create_app(settings: Settings | None = None, *, run_relay: bool = True) -> Edge:
@@ -50,8 +53,7 @@ def create_app(settings: Settings | None = None, *, run_relay: bool = True) -> E
             await services.close()
 
     app = _fastapi_app(lifespan=lifespan)
-    edge = Edge(app, limiter=None, max_body_bytes=settings.max_body_bytes)
-    edge.trust_forwarded_for = settings.trust_forwarded_for
+    edge = app.state.edge = _edge(app, settings, limiter=None)  # limiter set at startup
     return edge
 
 
@@ -71,11 +73,10 @@ def _fastapi_app(**kwargs: object) -> FastAPI:
     return app
 
 
-def _edge(app: FastAPI, services: Container) -> Edge:
+def _edge(app: FastAPI, settings: Settings, *, limiter: RateLimiter | None) -> Edge:
     return Edge(
         app,
-        limiter=services.limiter,
-        max_body_bytes=services.settings.max_body_bytes,
-        trust_forwarded_for=services.settings.trust_forwarded_for,
-        fast_routes=accounts_api.fast_routes(services),
+        limiter=limiter,
+        max_body_bytes=settings.max_body_bytes,
+        trust_forwarded_for=settings.trust_forwarded_for,
     )

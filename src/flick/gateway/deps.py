@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
 from flick.accounts.model import InvalidToken
-from flick.gateway.edge import bearer_token
+from flick.gateway.edge import Edge, bearer_token
 
 if TYPE_CHECKING:
     from flick.bootstrap import Container
@@ -22,6 +22,12 @@ def container(request: Request) -> Container:
     """The process's wired services."""
     services: Container = request.app.state.container
     return services
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the edge resolved it (X-Forwarded-For only when trusted)."""
+    edge: Edge = request.app.state.edge
+    return edge.client_address(request.scope)
 
 
 async def authenticate_scope(services: Container, scope: Scope) -> int:

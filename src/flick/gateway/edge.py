@@ -92,8 +92,9 @@ class Edge:
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> str:
         try:
-            if scope["path"].startswith("/api/") and self.limiter is not None:
-                await self.limiter.check_address(self.client_address(scope))
+            if scope["path"].startswith("/api/"):
+                if self.limiter is not None:
+                    await self.limiter.check_address(self.client_address(scope))
                 receive = await self._limit_body(scope, receive)
         except DomainError as error:
             await _send_problem(send, scope, error)
@@ -103,7 +104,8 @@ class Edge:
         return str(getattr(route, "path", "unmatched"))
 
     def client_address(self, scope: Scope) -> str:
-        """The caller's address; the first X-Forwarded-For hop only behind a trusted proxy."""
+        """The caller's address; the first X-Forwarded-For hop only behind a trusted proxy.
+        Routes read it as `client_address(request.scope)`, via the app's `state.edge`."""
         if self.trust_forwarded_for:
             forwarded = header(scope, b"x-forwarded-for")
             if forwarded:
