@@ -122,12 +122,13 @@ class Accounts:
             cached = await self._load_session(session_id)
         # The cache is read on every request, so a logout anywhere takes effect at once; what
         # is remembered here is only that this token matched these exact cached bytes.
+        now = time.time()
         verified = self._verified.get(token)
-        if verified is not None and verified[0] == cached and verified[2] >= time.time():
+        if verified is not None and verified[0] == cached and verified[2] >= now:
             return verified[1]
         user_id, secret_hash, expires_at = orjson.loads(cached)
         digest = hashlib.sha256(secret.encode()).hexdigest()
-        if not hmac.compare_digest(digest, secret_hash) or expires_at < time.time():
+        if not hmac.compare_digest(digest, secret_hash) or expires_at < now:
             raise InvalidToken("the session token is not valid; sign in again")
         if len(self._verified) >= VERIFIED_TOKENS_MAX:
             self._verified.clear()  # crude but bounded; refilling costs one hash per token
@@ -230,7 +231,9 @@ class Accounts:
 
     async def _ensure_username_free(self, username: str) -> None:
         # A cheap early check so a taken name costs no password hash; the claim decides.
-        if await self._lookup(username) is not None and not await self._claim_is_stale(username):
+        async with self.db.read(DIRECTORY_SHARD) as conn:
+            found = await repo.user_id_for(conn, username)
+        if found is not None and not await self._stale(found, time.time()):
             raise UsernameTaken(f"the username {username!r} is taken; choose another")
 
     async def _create_account(self, user: User, session: Session, now: float) -> None:
@@ -262,11 +265,6 @@ class Accounts:
                 ):
                     return
         raise UsernameTaken(f"the username {user.username!r} is taken; choose another")
-
-    async def _claim_is_stale(self, username: str) -> bool:
-        async with self.db.read(DIRECTORY_SHARD) as conn:
-            found = await repo.user_id_for(conn, username)
-        return found is not None and await self._stale(found, time.time())
 
     async def _stale(self, found: tuple[int, float], now: float) -> bool:
         """A claim left by a signup that died between its two databases."""
