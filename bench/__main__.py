@@ -11,6 +11,7 @@ import sys
 BENCHMARKS = {
     "bus": "bench.bus_throughput",
     "http": "bench.http_me",
+    "ladder": "bench.ladder",
 }
 
 

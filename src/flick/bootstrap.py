@@ -7,12 +7,16 @@ laptop (SQLite, in-process cache, SQLite log, a directory) or as many on a clust
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
 from flick.accounts.passwords import PasswordHasher
 from flick.accounts.service import Accounts
 from flick.gateway.ratelimit import RateLimiter
+from flick.ingest.consumers import TranscodeWorker, run_transcoder, run_upload_sweeper
+from flick.ingest.service import Videos
+from flick.ingest.uploads import Uploads
 from flick.platform.blobs import BlobStore
 from flick.platform.bus import Bus
 from flick.platform.cache import Cache
@@ -34,6 +38,8 @@ class Container:
     blobs: BlobStore
     relay: OutboxRelay
     accounts: Accounts
+    uploads: Uploads
+    videos: Videos
     limiter: RateLimiter
     closed: bool = field(default=False)
 
@@ -114,6 +120,14 @@ async def bootstrap(settings: Settings) -> Container:
     accounts = Accounts(
         db, cache, hasher, session_ttl_s=settings.session_ttl_s, on_commit=relay.notify
     )
+    uploads = Uploads(
+        db,
+        blobs,
+        max_bytes=settings.upload_max_bytes,
+        expiry_s=settings.upload_expiry_s,
+        part_bytes=settings.upload_part_bytes,
+    )
+    videos = Videos(db, cache, blobs, uploads, accounts, on_commit=relay.notify)
     _warn_if_embedded(settings)
     return Container(
         settings=settings,
@@ -123,7 +137,30 @@ async def bootstrap(settings: Settings) -> Container:
         blobs=blobs,
         relay=relay,
         accounts=accounts,
+        uploads=uploads,
+        videos=videos,
         limiter=RateLimiter(cache, settings),
+    )
+
+
+def transcode_worker(services: Container) -> TranscodeWorker:
+    """The transcode worker over a container's ports."""
+    return TranscodeWorker(
+        db=services.db,
+        blobs=services.blobs,
+        videos=services.videos,
+        uploads=services.uploads,
+        settings=services.settings,
+    )
+
+
+async def run_workers(services: Container, stop: asyncio.Event) -> None:
+    """The worker role: transcode jobs and the expired-upload sweep, until `stop` is set."""
+    worker = transcode_worker(services)
+    every = services.settings.worker_sweep_s
+    await asyncio.gather(
+        run_transcoder(worker, services.bus, stop),
+        run_upload_sweeper(services.uploads, stop, every_s=every),
     )
 
 

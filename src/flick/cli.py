@@ -7,15 +7,20 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from flick.platform.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from flick.bootstrap import Container
+
 console = Console(stderr=True, soft_wrap=True)  # whole lines, so logs and greps see them intact
-ROLES = ("all", "api", "relay")
+ROLES = ("all", "api", "relay", "worker")
 # Granian's Rust task implementation runs coroutines with less overhead than asyncio's Task
 # (about +25% req/s on GET /api/v1/me here, docs/benchmarks.md); it exists up to Python 3.11.
 TASK_IMPL = "rust" if sys.version_info < (3, 12) else "asyncio"  # a granian TaskImpl value
@@ -38,7 +43,8 @@ def main() -> None:
     type=click.Choice(ROLES),
     default="all",
     show_default=True,
-    help="all: API + relay in one process; api: HTTP only; relay: outbox -> bus only",
+    help="all: API + relay + worker in one process; api: HTTP only; relay: outbox -> bus; "
+    "worker: transcode jobs and upload expiry",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -59,6 +65,9 @@ def serve(role: str, host: str, port: int, data_dir: Path | None, workers: int) 
         asyncio.run(_run_relay(settings))
         return
     _auto_migrate_embedded(settings)
+    if role == "worker":
+        asyncio.run(_run_worker(settings))
+        return
     _serve_http(role, host=host, port=port, workers=workers)
 
 
@@ -119,6 +128,29 @@ def _serve_http(role: str, *, host: str, port: int, workers: int) -> None:
 
 
 async def _run_relay(settings: Settings) -> None:
+    async def relay(services: Container, stop: asyncio.Event) -> None:
+        try:
+            await services.relay.run(stop)
+        finally:
+            console.print(f"relay stopped after publishing {services.relay.published} events")
+
+    await _run_until_signal(settings, relay, banner="outbox relay running; Ctrl-C stops it")
+
+
+async def _run_worker(settings: Settings) -> None:
+    from flick.bootstrap import run_workers
+
+    banner = "worker running (transcode jobs, upload expiry); Ctrl-C stops it"
+    await _run_until_signal(settings, run_workers, banner=banner)
+
+
+async def _run_until_signal(
+    settings: Settings,
+    role: Callable[[Container, asyncio.Event], Awaitable[None]],
+    *,
+    banner: str,
+) -> None:
+    """Run a background role over freshly connected services until SIGINT or SIGTERM."""
     from flick.bootstrap import bootstrap
 
     services = await bootstrap(settings)
@@ -126,12 +158,11 @@ async def _run_relay(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    console.print("outbox relay running; Ctrl-C stops it")
+    console.print(banner)
     try:
-        await services.relay.run(stop)
+        await role(services, stop)
     finally:
         await services.close()
-        console.print(f"relay stopped after publishing {services.relay.published} events")
 
 
 if __name__ == "__main__":

@@ -13,10 +13,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import flick
 from flick.accounts import api as accounts_api
-from flick.bootstrap import Container, bootstrap
+from flick.bootstrap import Container, bootstrap, run_workers
 from flick.gateway import ops, problems
 from flick.gateway.edge import Edge
 from flick.gateway.ratelimit import RateLimiter
+from flick.ingest import api as ingest_api
+from flick.ingest.serving import PREFIX as MEDIA_PREFIX
+from flick.ingest.serving import MediaFiles
 from flick.platform.errors import DomainError
 from flick.platform.settings import Settings, load_settings
 
@@ -32,8 +35,11 @@ def build_app(services: Container) -> Edge:
     return edge
 
 
-def create_app(settings: Settings | None = None, *, run_relay: bool = True) -> Edge:
-    """The ASGI app that connects its backends at startup (what `flick serve` runs)."""
+def create_app(
+    settings: Settings | None = None, *, run_relay: bool = True, run_worker: bool = False
+) -> Edge:
+    """The ASGI app that connects its backends at startup (what `flick serve` runs); with
+    `run_worker`, the same process also runs transcode jobs (the `all` role)."""
     settings = settings or load_settings()
 
     @asynccontextmanager
@@ -43,13 +49,14 @@ def create_app(settings: Settings | None = None, *, run_relay: bool = True) -> E
         edge.fast_routes.update(accounts_api.fast_routes(services))
         edge.limiter = services.limiter
         stop = asyncio.Event()
-        relay = asyncio.create_task(services.relay.run(stop)) if run_relay else None
+        tasks = [asyncio.create_task(services.relay.run(stop))] if run_relay else []
+        if run_worker:
+            tasks.append(asyncio.create_task(run_workers(services, stop)))
         try:
             yield
         finally:
             stop.set()
-            if relay:
-                await relay
+            await asyncio.gather(*tasks)
             await services.close()
 
     app = _fastapi_app(lifespan=lifespan)
@@ -66,6 +73,7 @@ def _fastapi_app(**kwargs: object) -> FastAPI:
     )
     app.include_router(ops.router)
     app.include_router(accounts_api.router)
+    app.include_router(ingest_api.router)
     app.add_exception_handler(DomainError, problems.on_domain_error)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.on_http_error)
@@ -79,4 +87,5 @@ def _edge(app: FastAPI, settings: Settings, *, limiter: RateLimiter | None) -> E
         limiter=limiter,
         max_body_bytes=settings.max_body_bytes,
         trust_forwarded_for=settings.trust_forwarded_for,
+        prefix_apps={MEDIA_PREFIX: MediaFiles(lambda: app.state.container)},
     )

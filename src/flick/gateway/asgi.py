@@ -7,8 +7,8 @@ from flick.gateway.edge import Edge
 
 
 def all_in_one() -> Edge:
-    """API plus the in-process outbox relay (`flick serve`, `--role all`)."""
-    return create_app(run_relay=True)
+    """API, outbox relay and transcode worker in one process (`flick serve`, `--role all`)."""
+    return create_app(run_relay=True, run_worker=True)
 
 
 def api_only() -> Edge:

@@ -49,12 +49,15 @@ class Edge:
         max_body_bytes: int,
         trust_forwarded_for: bool = False,
         fast_routes: dict[tuple[str, str], FastRoute] | None = None,
+        prefix_apps: dict[str, ASGIApp] | None = None,
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.max_body_bytes = max_body_bytes
         self.trust_forwarded_for = trust_forwarded_for
         self.fast_routes = fast_routes or {}
+        # Raw ASGI apps by path prefix (e.g. "/media/": files), served without FastAPI.
+        self.prefix_apps = prefix_apps or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,6 +102,10 @@ class Edge:
         except DomainError as error:
             await _send_problem(send, scope, error)
             return "rejected"
+        for prefix, app in self.prefix_apps.items():
+            if scope["path"].startswith(prefix):
+                await app(scope, receive, send)
+                return prefix
         await self.app(scope, receive, send)
         route = scope.get("route")
         return str(getattr(route, "path", "unmatched"))

@@ -55,6 +55,22 @@ class Settings(BaseSettings):
 
     relay_poll_s: float = Field(0.2, gt=0, description="outbox poll interval")
 
+    upload_max_bytes: int = Field(512 << 20, ge=1, description="largest file a tus upload takes")
+    upload_expiry_s: int = Field(86400, ge=1, description="an unfinished upload is deleted after")
+    upload_part_bytes: int = Field(
+        8 << 20, ge=1 << 16, description="upload bytes buffered per stored part (memory/request)"
+    )
+    video_max_duration_s: float = Field(600.0, gt=0, description="longest video accepted")
+    video_max_frame_pixels: int = Field(4096 * 2304, ge=1, description="largest frame accepted")
+    probe_cpu_s: int = Field(20, ge=1, description="CPU seconds a media probe may use")
+    probe_memory_mb: int = Field(1024, ge=64, description="memory a media probe may use")
+    probe_wall_s: float = Field(30.0, gt=0, description="wall seconds a media probe may take")
+    transcode_memory_mb: int = Field(3072, ge=256, description="memory one ffmpeg may use")
+    transcode_concurrency: int = Field(1, ge=1, description="transcodes at once per worker")
+    transcode_hevc: bool = Field(True, description="add a 720p HEVC rendition after the H.264")
+    hls_segment_s: float = Field(2.0, ge=1.0, le=10.0, description="HLS segment length")
+    worker_sweep_s: float = Field(60.0, gt=0, description="expired-upload sweep interval")
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -7,7 +7,7 @@ same behaviour.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +40,17 @@ class BlobStore(Protocol):
         self, key: str, path: Path, *, content_type: str = "application/octet-stream"
     ) -> BlobInfo:
         """Store a local file under `key` without reading it all into memory."""
+        ...
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str = "application/octet-stream",
+    ) -> BlobInfo:
+        """Store bytes as they arrive (an upload's body), atomically once `chunks` ends; if
+        iterating `chunks` raises, nothing is stored and the error propagates."""
         ...
 
     async def get(self, key: str, *, start: int = 0, end: int | None = None) -> bytes:

@@ -32,7 +32,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -92,26 +92,55 @@ class LocalBlobStore:
 
         return await asyncio.to_thread(self._write, key, copy, content_type)
 
+    async def put_stream(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str = DEFAULT_TYPE
+    ) -> BlobInfo:
+        """Store chunks as they arrive: each is written (and hashed) in a worker thread while
+        the caller produces the next, so receiving and writing overlap."""
+        check_key(key)
+        out, temp = await asyncio.to_thread(self._open_temp, key)
+        writing: asyncio.Future[int] | None = None
+        try:
+            async for chunk in chunks:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(out.write, chunk))
+            if writing is not None:
+                await writing
+            return await asyncio.to_thread(self._commit, key, out, temp, content_type)
+        except BaseException:
+            if writing is not None:
+                with suppress(BaseException):
+                    await asyncio.shield(writing)  # never close the file under a write
+            _discard(out, temp)
+            raise
+
     def _write(
         self, key: str, fill: Callable[[_HashingWriter], object], content_type: str
     ) -> BlobInfo:
-        target = self.data / key
-        with self._lock:
-            fd, temp = self._temp_beside(target, key)
+        out, temp = self._open_temp(key)
         try:
-            with os.fdopen(fd, "wb") as raw:
-                out = _HashingWriter(raw)
-                fill(out)
-                raw.flush()
-                os.fsync(raw.fileno())
-                written = os.fstat(raw.fileno())  # a rename keeps inode and mtime
-            info = BlobInfo(key, out.size, out.etag(), content_type)
-            with self._lock, _clash_is_value_error(key):
-                self._write_meta(key, info, written)
-                os.replace(temp, target)
+            fill(out)
+            return self._commit(key, out, temp, content_type)
         except BaseException:
-            Path(temp).unlink(missing_ok=True)
+            _discard(out, temp)
             raise
+
+    def _open_temp(self, key: str) -> tuple[_HashingWriter, str]:
+        with self._lock:
+            fd, temp = self._temp_beside(self.data / key, key)
+        return _HashingWriter(os.fdopen(fd, "wb")), temp
+
+    def _commit(self, key: str, out: _HashingWriter, temp: str, content_type: str) -> BlobInfo:
+        """fsync the temp file, then put its sidecar and itself in place (see the module doc)."""
+        with out.raw as raw:
+            raw.flush()
+            os.fsync(raw.fileno())
+            written = os.fstat(raw.fileno())  # a rename keeps inode and mtime
+        info = BlobInfo(key, out.size, out.etag(), content_type)
+        with self._lock, _clash_is_value_error(key):
+            self._write_meta(key, info, written)
+            os.replace(temp, self.data / key)
         return info
 
     def _write_meta(self, key: str, info: BlobInfo, written: os.stat_result) -> None:
@@ -288,6 +317,12 @@ def _clash_is_value_error(key: str) -> Iterator[None]:
             f"blob key {key[:80]!r} clashes with another blob: in a local store a key cannot "
             "be both a blob and the prefix of other blobs ('a' and 'a/b')"
         ) from error
+
+
+def _discard(out: _HashingWriter, temp: str) -> None:
+    """Close and remove an unfinished write (small, so fine on the event loop)."""
+    out.raw.close()
+    Path(temp).unlink(missing_ok=True)
 
 
 def _identity(found: os.stat_result) -> list[int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -86,6 +86,19 @@ class S3BlobStore:
             self.client.put_object, Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
         )
         return BlobInfo(key, len(data), response["ETag"], content_type)
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str = "application/octet-stream",
+    ) -> BlobInfo:
+        """Collect the chunks, then PutObject: callers bound the size (an upload part is at
+        most FLICK_UPLOAD_PART_BYTES), and S3 stores nothing until the whole object is sent."""
+        check_key(key)
+        data = b"".join([chunk async for chunk in chunks])
+        return await self.put(key, data, content_type=content_type)
 
     async def put_file(
         self, key: str, path: Path, *, content_type: str = "application/octet-stream"

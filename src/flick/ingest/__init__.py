@@ -1,0 +1,1 @@
+"""Ingestion: resumable tus uploads, SHA-256 dedup, probe, transcode jobs, media serving."""

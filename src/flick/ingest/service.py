@@ -1,0 +1,278 @@
+"""Video use cases: publish an upload, read a video, delete it, settle videos when their
+media is done.
+
+Status transitions are strong (one transaction on the owner's shard, recording the event).
+A video and its asset live on different shards, so publishing and settling are written to
+be safe in any interleaving: whoever writes second (the publisher adding a reference or the
+worker finishing the asset) sees the other's write and settles the video; the transition
+`processing -> ready | failed` happens once, and only its winner records the event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flick.accounts.service import Accounts
+from flick.ingest import repository as repo
+from flick.ingest.events import TOPIC, VideoDeleted, VideoFailed, VideoReady, VideoUploaded
+from flick.ingest.model import (
+    Asset,
+    Upload,
+    Video,
+    VideoStatus,
+    asset_prefix,
+    clean_caption,
+    parse_hashtags,
+)
+from flick.ingest.uploads import Uploads
+from flick.platform.blobs import BlobStore
+from flick.platform.cache import Cache
+from flick.platform.errors import Conflict, Forbidden, NotFound
+from flick.platform.ids import new_id, shard_of
+from flick.platform.outbox import record_event
+from flick.platform.sql import DIRECTORY_SHARD, Database
+
+log = logging.getLogger(__name__)
+
+MEDIA_LOOKUP_TTL = 60.0  # video id -> asset for /media; a delete clears it at once
+
+
+class Videos:
+    """Built once by bootstrap; safe to share between requests."""
+
+    def __init__(
+        self,
+        db: Database,
+        cache: Cache,
+        blobs: BlobStore,
+        uploads: Uploads,
+        accounts: Accounts,
+        *,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.cache = cache
+        self.blobs = blobs
+        self.uploads = uploads
+        self.accounts = accounts
+        self.on_commit = on_commit  # wakes the in-process outbox relay
+
+    # --- publishing --------------------------------------------------------------------
+
+    async def publish(self, user_id: int, *, upload_id: int, caption: str | None) -> Video:
+        """Turn the caller's complete upload into a video. Content already known is ready
+        (or failed) at once, sharing the earlier media; new content gets a transcode job."""
+        upload = await self._publishable(upload_id, user_id=user_id)
+        assert upload.sha256 is not None  # set when the last byte arrived
+        text = clean_caption(caption if caption is not None else upload.metadata.get("caption", ""))
+        video_id = new_id(shard_of(user_id))
+        created, asset = await self._reference_asset(upload, video_id)
+        try:
+            video = await self._insert_video(upload, video_id, text, asset)
+        except BaseException:
+            await self._drop_reference(upload.sha256, video_id, created=created)
+            raise
+        if not created:
+            await self.uploads.remove(upload.id)  # the bytes are stored already
+        if video.status is VideoStatus.PROCESSING:
+            await self._settle_if_done(video)
+        return await self.get(video_id)
+
+    async def _publishable(self, upload_id: int, *, user_id: int) -> Upload:
+        upload = await self.uploads.get(upload_id, user_id=user_id)
+        if upload.video_id is not None:
+            raise Conflict(f"upload {upload_id} is already video {upload.video_id}")
+        if not upload.complete:
+            raise Conflict(
+                f"upload {upload_id} has {upload.received} of {upload.length} bytes; "
+                "finish it (tus PATCH) before publishing"
+            )
+        return upload
+
+    async def _reference_asset(self, upload: Upload, video_id: int) -> tuple[bool, Asset]:
+        assert upload.sha256 is not None
+        async with self.db.transaction(DIRECTORY_SHARD) as conn:
+            created = await repo.create_asset(
+                conn, upload.sha256, source_upload_id=upload.id, now=time.time()
+            )
+            await repo.add_ref(conn, upload.sha256, video_id=video_id, owner_id=upload.user_id)
+            asset = await repo.get_asset(conn, upload.sha256)
+        assert asset is not None
+        return created, asset
+
+    async def _drop_reference(self, sha256: str, video_id: int, *, created: bool) -> None:
+        async with self.db.transaction(DIRECTORY_SHARD) as conn:
+            left = await repo.remove_ref(conn, sha256, video_id=video_id)
+            if created and left == 0:
+                await repo.delete_asset(conn, sha256)
+
+    async def _insert_video(
+        self, upload: Upload, video_id: int, caption: str, asset: Asset
+    ) -> Video:
+        now = time.time()
+        video = Video(
+            id=video_id,
+            owner_id=upload.user_id,
+            asset=asset.sha256,
+            caption=caption,
+            hashtags=parse_hashtags(caption),
+            status=asset.status,
+            created_at=now,
+            error=asset.error,
+        )
+        async with self.db.transaction(shard_of(video_id)) as conn:
+            if not await repo.mark_upload_published(conn, upload.id, video_id):
+                raise Conflict(f"upload {upload.id} was published by another request")
+            await repo.insert_video(conn, video)
+            event = _event_for(video, asset, upload_id=upload.id)
+            await record_event(conn, TOPIC, event.to_event())
+        self.on_commit()
+        return video
+
+    # --- settling ------------------------------------------------------------------------
+
+    async def settle_asset(self, sha256: str) -> int:
+        """Move every video sharing a finished asset to its status; returns how many moved."""
+        asset = await self.asset(sha256)
+        if asset is None or asset.status is VideoStatus.PROCESSING:
+            return 0
+        async with self.db.read(DIRECTORY_SHARD) as conn:
+            sharing = await repo.refs(conn, sha256)
+        moved = 0
+        for video_id, _owner_id in sharing:
+            moved += await self._settle(video_id, asset)
+        return moved
+
+    async def _settle_if_done(self, video: Video) -> None:
+        asset = await self.asset(video.asset)
+        if asset is not None and asset.status is not VideoStatus.PROCESSING:
+            await self._settle(video.id, asset)
+
+    async def _settle(self, video_id: int, asset: Asset) -> int:
+        now = time.time()
+        async with self.db.transaction(shard_of(video_id)) as conn:
+            if not await repo.settle_video(
+                conn, video_id, status=asset.status, error=asset.error, now=now
+            ):
+                return 0
+            video = await repo.get_video(conn, video_id)
+            assert video is not None
+            await record_event(conn, TOPIC, _event_for(video, asset).to_event())
+        self.on_commit()
+        return 1
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def get(self, video_id: int) -> Video:
+        """A video by id; NotFound if there is none."""
+        async with self.db.read(shard_of(video_id)) as conn:
+            video = await repo.get_video(conn, video_id)
+        if video is None:
+            raise NotFound(f"there is no video {video_id}")
+        return video
+
+    async def asset(self, sha256: str) -> Asset | None:
+        async with self.db.read(DIRECTORY_SHARD) as conn:
+            return await repo.get_asset(conn, sha256)
+
+    async def view(self, video_id: int) -> dict[str, Any]:
+        """The API's `video` object."""
+        video = await self.get(video_id)
+        asset = await self.asset(video.asset)
+        creator = await self.accounts.get_user(video.owner_id)
+        return video_view(
+            video,
+            asset,
+            creator={
+                "id": str(creator.id),
+                "username": creator.username,
+                "display_name": creator.display_name,
+            },
+        )
+
+    async def asset_for_media(self, video_id: int) -> str | None:
+        """The asset hash behind `/media/<video_id>/...`, if the video is ready."""
+        key = f"media:video:{video_id}"
+        cached = await self.cache.get(key)
+        if cached is not None:
+            return cached.decode() or None
+        try:
+            video = await self.get(video_id)
+        except NotFound:
+            video = None
+        sha = video.asset if video and video.status is VideoStatus.READY else ""
+        await self.cache.set(key, sha.encode(), ttl=MEDIA_LOOKUP_TTL if sha else 2.0)
+        return sha or None
+
+    # --- deleting ------------------------------------------------------------------------
+
+    async def delete(self, video_id: int, *, user_id: int) -> None:
+        """Delete the caller's video; its media goes once no other video shares it."""
+        video = await self.get(video_id)
+        if video.owner_id != user_id:
+            raise Forbidden("only the video's creator can delete it")
+        async with self.db.transaction(shard_of(video_id)) as conn:
+            if not await repo.delete_video(conn, video_id):
+                raise NotFound(f"there is no video {video_id}")
+            await record_event(conn, TOPIC, VideoDeleted(video_id, video.owner_id).to_event())
+        self.on_commit()
+        await self.cache.delete(f"media:video:{video_id}")
+        await self._release_asset(video.asset, video_id)
+
+    async def _release_asset(self, sha256: str, video_id: int) -> None:
+        async with self.db.transaction(DIRECTORY_SHARD) as conn:
+            left = await repo.remove_ref(conn, sha256, video_id=video_id)
+            asset = await repo.get_asset(conn, sha256) if left == 0 else None
+            if asset is not None:
+                await repo.delete_asset(conn, sha256)
+        if asset is not None:
+            await self.blobs.delete_prefix(asset_prefix(sha256))
+            await self.uploads.remove(asset.source_upload_id)
+
+
+def _event_for(
+    video: Video, asset: Asset, *, upload_id: int = 0
+) -> VideoUploaded | VideoReady | VideoFailed:
+    if video.status is VideoStatus.READY:
+        duration = float(asset.media.get("duration_s", 0.0))
+        return VideoReady(
+            video.id, video.owner_id, video.caption, video.hashtags, duration, video.created_at
+        )
+    if video.status is VideoStatus.FAILED:
+        return VideoFailed(video.id, video.owner_id, video.error or "processing failed")
+    return VideoUploaded(video.id, video.owner_id, video.asset, upload_id)
+
+
+def video_view(video: Video, asset: Asset | None, *, creator: dict[str, Any]) -> dict[str, Any]:
+    """The API's `video` object. Counts and the viewer's state belong to the social domain
+    and start at zero here."""
+    media = asset.media if asset else {}
+    ready = video.status is VideoStatus.READY
+    progress = 1.0 if ready else (asset.progress if asset else 0.0)
+    base = f"/media/{video.id}"
+    return {
+        "id": str(video.id),
+        "status": video.status.value,
+        "progress": round(progress * 100, 1),
+        "error": video.error,
+        "caption": video.caption,
+        "hashtags": video.hashtags,
+        "creator": creator,
+        "created_at": video.created_at,
+        "duration_s": media.get("duration_s"),
+        "width": media.get("width"),
+        "height": media.get("height"),
+        "manifest_url": f"{base}/master.m3u8" if ready else None,
+        "thumbnail_url": f"{base}/{media['thumbnail']}" if ready and "thumbnail" in media else None,
+        "renditions": [
+            {k: r[k] for k in ("name", "codec", "width", "height", "bandwidth")}
+            for r in media.get("renditions", [])
+        ]
+        if ready
+        else [],
+        "counts": {"likes": 0, "comments": 0, "shares": 0, "views": 0},
+        "viewer": {"liked": False, "following": False},
+    }
