@@ -58,6 +58,13 @@ def main() -> None:
 )
 def serve(role: str, host: str, port: int, data_dir: Path | None, workers: int) -> None:
     """Run the platform, or one role of it."""
+    if workers > 1 and role == "all":
+        # Each process would run its own transcode worker in one consumer group, and two
+        # jobs for one video would race on its files.
+        raise click.UsageError(
+            "--workers > 1 needs --role api; run the relay and the transcode worker as their "
+            "own processes (flick serve --role relay, flick serve --role worker)"
+        )
     if data_dir is not None:
         os.environ["FLICK_DATA_DIR"] = str(data_dir.resolve())
     settings = load_settings()

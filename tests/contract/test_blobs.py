@@ -279,3 +279,22 @@ async def test_local_file_replaced_behind_the_store_gets_a_fresh_etag(tmp_path: 
 def _tree(root: Path) -> list[str]:
     """Every path under `root`, relative and sorted."""
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+async def test_put_stream_stores_what_arrives_or_nothing(store: BlobStore) -> None:
+    async def pieces(fill: int, *, fail: bool = False) -> AsyncIterator[bytes]:
+        for i in range(5):
+            yield bytes([fill + i]) * 300_000  # over a MiB in all: several write batches
+        if fail:
+            raise ConnectionError("the client went away")
+
+    info = await store.put_stream("up/1", pieces(0), content_type="video/mp4")
+    assert await store.get("up/1") == b"".join(bytes([i]) * 300_000 for i in range(5))
+    assert info == await store.stat("up/1")
+    assert info.size == 1_500_000 and info.etag.startswith('"') and info.etag.endswith('"')
+    replaced = await store.put_stream("up/1", pieces(7))
+    assert replaced.etag != info.etag  # a strong validator: new bytes, new ETag
+    with pytest.raises(ConnectionError):
+        await store.put_stream("up/3", pieces(0, fail=True))
+    assert await store.stat("up/3") is None
+    assert await store.list("up/") == ["up/1"]  # no temporary file shows

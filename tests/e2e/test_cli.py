@@ -37,3 +37,9 @@ def test_unknown_backend_scheme_is_explained(tmp_path: Path) -> None:
     result = _run("doctor", data_dir=tmp_path, FLICK_BUS_URL="kafka://somewhere")
     assert result.returncode == 1
     assert "use local:///dir or nats://host:port" in result.stderr
+
+
+def test_several_http_workers_need_the_api_role(tmp_path: Path) -> None:
+    result = _run("serve", "--workers", "2", data_dir=tmp_path)
+    assert result.returncode == 2
+    assert "--workers > 1 needs --role api" in result.stderr

@@ -50,7 +50,9 @@ class BlobStore(Protocol):
         content_type: str = "application/octet-stream",
     ) -> BlobInfo:
         """Store bytes as they arrive (an upload's body), atomically once `chunks` ends; if
-        iterating `chunks` raises, nothing is stored and the error propagates."""
+        iterating `chunks` raises, nothing is stored and the error propagates. The ETag is a
+        strong validator of what was stored, but need not equal `put`'s for the same bytes
+        (as with S3's multipart uploads)."""
         ...
 
     async def get(self, key: str, *, start: int = 0, end: int | None = None) -> bytes:
