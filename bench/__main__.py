@@ -12,6 +12,7 @@ BENCHMARKS = {
     "bus": "bench.bus_throughput",
     "http": "bench.http_me",
     "ladder": "bench.ladder",
+    "tus_ingest": "bench.tus_ingest",
 }
 
 

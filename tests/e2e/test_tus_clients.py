@@ -3,17 +3,22 @@ after the server is killed and started again, and checksums are checked."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from tusclient import client as tus_client
 from tusclient.exceptions import TusUploadFailed
 from tusclient.request import TusRequest
+
+from flick.media.clips import make_clip
 
 from ..processes import FlickProcess
 
@@ -129,3 +134,39 @@ def test_a_corrupted_chunk_is_refused_and_the_offset_kept(
     monkeypatch.setattr(TusRequest, "add_checksum", meant)
     uploader.upload()  # the same chunk again, intact this time
     assert uploader.offset == path.stat().st_size
+
+
+def test_the_all_in_one_server_takes_a_video_from_tus_to_hls(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "clip.mp4"
+    asyncio.run(make_clip(source, seconds=2, width=240, height=426, fps=15))
+    env = {**server_env, "FLICK_TRANSCODE_HEVC": "false", "FLICK_RELAY_POLL_S": "0.05"}
+    server = FlickProcess("all", env=env, log=tmp_path / "all.log").start().wait_ready()
+    try:
+        headers = sign_up(server.url)
+        client = tus_client.TusClient(f"{server.url}/api/v1/uploads", headers=headers)
+        uploader = client.uploader(str(source), chunk_size=CHUNK, metadata={"caption": "#tus"})
+        uploader.upload()
+        upload_id = uploader.url.rsplit("/", 1)[1]
+        published = httpx.post(
+            f"{server.url}/api/v1/videos", json={"upload_id": upload_id}, headers=headers
+        )
+        assert published.status_code == 202, published.text
+        assert published.json()["hashtags"] == ["tus"]  # the caption came from the metadata
+        video = wait_until_settled(server.url, published.json()["id"])
+        assert video["status"] == "ready", f"{video['error']}\n{server.log()}"
+        master = httpx.get(f"{server.url}{video['manifest_url']}")
+        assert master.status_code == 200 and "#EXT-X-STREAM-INF" in master.text
+    finally:
+        server.stop()
+
+
+def wait_until_settled(url: str, video_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        video = httpx.get(f"{url}/api/v1/videos/{video_id}").json()
+        if video["status"] != "processing":
+            return dict(video)
+        time.sleep(0.1)
+    pytest.fail(f"video {video_id} was still processing after {timeout} s")
