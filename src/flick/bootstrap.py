@@ -23,6 +23,7 @@ from flick.platform.cache import Cache
 from flick.platform.outbox import OutboxRelay
 from flick.platform.settings import Settings
 from flick.platform.sql import Database, database_from_settings
+from flick.social.service import Social
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Container:
     accounts: Accounts
     uploads: Uploads
     videos: Videos
+    social: Social
     limiter: RateLimiter
     closed: bool = field(default=False)
 
@@ -128,6 +130,7 @@ async def bootstrap(settings: Settings) -> Container:
         part_bytes=settings.upload_part_bytes,
     )
     videos = Videos(db, cache, blobs, uploads, accounts, on_commit=relay.notify)
+    social = Social(db, accounts, videos, on_commit=relay.notify)
     _warn_if_embedded(settings)
     return Container(
         settings=settings,
@@ -139,6 +142,7 @@ async def bootstrap(settings: Settings) -> Container:
         accounts=accounts,
         uploads=uploads,
         videos=videos,
+        social=social,
         limiter=RateLimiter(cache, settings),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -9,8 +10,12 @@ import pytest
 
 from flick.bootstrap import Container, bootstrap
 from flick.gateway.app import build_app
+from flick.ingest import repository as ingest_repo
+from flick.ingest.model import Video, VideoStatus
 from flick.migrations import upgrade_all
+from flick.platform.ids import new_id, shard_of
 from flick.platform.settings import Settings
+from flick.platform.sql import DIRECTORY_SHARD
 
 # Cheap argon2 in tests: the cost is a setting, the algorithm (argon2id) is the same.
 FAST_PASSWORDS = {"password_time_cost": 1, "password_memory_kib": 1024}
@@ -49,3 +54,22 @@ async def signup(client: httpx.AsyncClient, username: str, password: str = "hunt
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def user_id(client: httpx.AsyncClient, token: str) -> int:
+    return int((await client.get("/api/v1/me", headers=auth(token))).json()["id"])
+
+
+async def ready_video(services: Container, owner_id: int, *, sha256: str = "ab" * 32) -> int:
+    """A video made ready directly in the stores, without transcoding (media tests put
+    blobs under it themselves)."""
+    video = Video(
+        new_id(shard_of(owner_id)), owner_id, sha256, "", [], VideoStatus.READY, time.time()
+    )
+    async with services.db.transaction(DIRECTORY_SHARD) as conn:
+        await ingest_repo.create_asset(conn, sha256, source_upload_id=1, now=time.time())
+        await ingest_repo.update_asset(conn, sha256, status=VideoStatus.READY)
+        await ingest_repo.add_ref(conn, sha256, video_id=video.id, owner_id=owner_id)
+    async with services.db.transaction(shard_of(video.id)) as conn:
+        await ingest_repo.insert_video(conn, video)
+    return video.id

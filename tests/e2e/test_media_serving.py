@@ -4,18 +4,14 @@ ready directly in the stores (transcoding has its own tests)."""
 from __future__ import annotations
 
 import os
-import time
 
 import httpx
 import pytest
 
 from flick.bootstrap import Container
-from flick.ingest import repository as repo
-from flick.ingest.model import Video, VideoStatus, media_key
-from flick.platform.ids import new_id, shard_of
-from flick.platform.sql import DIRECTORY_SHARD
+from flick.ingest.model import media_key
 
-from .conftest import auth, signup
+from .conftest import auth, ready_video, signup, user_id
 
 SHA = "ab" * 32
 SEGMENT = os.urandom(10_000)
@@ -24,14 +20,7 @@ SEGMENT = os.urandom(10_000)
 @pytest.fixture
 async def video_id(client: httpx.AsyncClient, services: Container) -> int:
     token = await signup(client, "ana")
-    owner = int((await client.get("/api/v1/me", headers=auth(token))).json()["id"])
-    video = Video(new_id(shard_of(owner)), owner, SHA, "", [], VideoStatus.READY, time.time())
-    async with services.db.transaction(DIRECTORY_SHARD) as conn:
-        await repo.create_asset(conn, SHA, source_upload_id=1, now=time.time())
-        await repo.update_asset(conn, SHA, status=VideoStatus.READY)
-        await repo.add_ref(conn, SHA, video_id=video.id, owner_id=owner)
-    async with services.db.transaction(shard_of(video.id)) as conn:
-        await repo.insert_video(conn, video)
+    video = await ready_video(services, await user_id(client, token), sha256=SHA)
     files = {
         "master.m3u8": b"#EXTM3U\n",
         "720p/index.m3u8": b"#EXTM3U\n#EXT-X-ENDLIST\n",
@@ -40,7 +29,7 @@ async def video_id(client: httpx.AsyncClient, services: Container) -> int:
     }
     for path, data in files.items():
         await services.blobs.put(media_key(SHA, path), data)
-    return video.id
+    return video
 
 
 async def test_content_types_and_cache_control_by_kind(

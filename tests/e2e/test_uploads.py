@@ -16,7 +16,7 @@ from flick.bootstrap import Container, bootstrap
 from flick.gateway.app import build_app
 from flick.migrations import upgrade_all
 
-from .conftest import auth, embedded_settings, signup
+from .conftest import auth, embedded_settings, signup, user_id
 
 TUS = {"Tus-Resumable": "1.0.0"}
 CHUNK = {**TUS, "Content-Type": "application/offset+octet-stream"}
@@ -87,10 +87,6 @@ async def test_chunks_in_any_size_then_the_whole_file_hash(
     assert upload.metadata == {"filename": "a.mp4"}
     stored = b"".join([chunk async for chunk in services.uploads.read(upload.id)])
     assert stored == data
-
-
-async def user_id(client: httpx.AsyncClient, token: str) -> int:
-    return int((await client.get("/api/v1/me", headers=auth(token))).json()["id"])
 
 
 async def test_creation_with_upload_and_sha256_checksum(client: httpx.AsyncClient) -> None:

@@ -19,11 +19,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flick.accounts.model import Session, User
-from flick.platform.sql import metadata
+from flick.platform.sql import insert_or_ignore, metadata
 
 users = Table(
     "users",
@@ -59,9 +58,8 @@ sessions = Table(
 
 async def claim_username(conn: AsyncConnection, username: str, user_id: int, now: float) -> bool:
     """Reserve a username for a user id; False if someone holds it."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     result = await conn.execute(
-        dialect.insert(username_directory)
+        insert_or_ignore(conn, username_directory)
         .values(username=username, user_id=user_id, claimed_at=now)
         .on_conflict_do_nothing()
     )

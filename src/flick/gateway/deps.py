@@ -10,6 +10,7 @@ from starlette.types import Scope
 
 from flick.accounts.model import InvalidToken
 from flick.gateway.edge import Edge, bearer_token
+from flick.platform.errors import NotFound
 
 if TYPE_CHECKING:
     from flick.bootstrap import Container
@@ -46,3 +47,10 @@ async def current_user_id(
 ) -> int:
     """Dependency: the signed-in user's id, or 401 problem."""
     return await authenticate_scope(container(request), request.scope)
+
+
+def path_id(raw: str, what: str) -> int:
+    """A 64-bit id from a URL path segment; anything else is a 404 naming what was sought."""
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
+        raise NotFound(f"there is no {what} {raw[:40]!r}")
+    return int(raw)

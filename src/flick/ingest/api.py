@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from flick.gateway.deps import container, current_user_id
+from flick.gateway.deps import container, current_user_id, path_id
 from flick.gateway.problems import PROBLEM_TYPE
 from flick.ingest import tus
 from flick.ingest.schemas import PublishIn, VideoOut
@@ -30,12 +30,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: PROBLEM for code in (400, 401, 404, 409, 410, 413, 415, 422, 429)
 }
 UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 412: PROBLEM, 460: PROBLEM}
-
-
-def _id(raw: str, what: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
-        raise NotFound(f"there is no {what} {raw[:40]!r}")
-    return int(raw)
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -91,7 +85,7 @@ async def tus_create(request: Request, user_id: CurrentUser) -> Response:
 async def tus_status(upload_id: str, request: Request, user_id: CurrentUser) -> Response:
     """tus HEAD: the offset to resume from."""
     tus.check_version(request.headers)
-    upload = await container(request).uploads.get(_id(upload_id, "upload"), user_id=user_id)
+    upload = await container(request).uploads.get(path_id(upload_id, "upload"), user_id=user_id)
     answer = tus.offset_headers(
         upload.received,
         expires_at=upload.expires_at,
@@ -110,7 +104,7 @@ async def tus_append(upload_id: str, request: Request, user_id: CurrentUser) -> 
     tus.check_version(headers)
     tus.check_chunk_type(headers)
     upload = await container(request).uploads.append(
-        _id(upload_id, "upload"),
+        path_id(upload_id, "upload"),
         user_id=user_id,
         offset=tus.non_negative_int(headers, "Upload-Offset"),
         body=_body(request),
@@ -125,7 +119,7 @@ async def tus_append(upload_id: str, request: Request, user_id: CurrentUser) -> 
 async def tus_terminate(upload_id: str, request: Request, user_id: CurrentUser) -> Response:
     """tus termination: the upload and its bytes are deleted."""
     tus.check_version(request.headers)
-    await container(request).uploads.terminate(_id(upload_id, "upload"), user_id=user_id)
+    await container(request).uploads.terminate(path_id(upload_id, "upload"), user_id=user_id)
     return Response(status_code=204, headers={"Tus-Resumable": tus.VERSION})
 
 
@@ -171,11 +165,11 @@ async def publish_video(body: PublishIn, request: Request, user_id: CurrentUser)
 async def get_video(video_id: str, request: Request) -> Response:
     """A video: status, progress, media URLs and renditions."""
     services = container(request)
-    return _video_response(await services.videos.view(_id(video_id, "video")))
+    return _video_response(await services.videos.view(path_id(video_id, "video")))
 
 
 @router.delete("/videos/{video_id}", status_code=204, responses={**ERRORS, 403: PROBLEM})
 async def delete_video(video_id: str, request: Request, user_id: CurrentUser) -> Response:
     """Delete your video; its media goes once no other video shares it."""
-    await container(request).videos.delete(_id(video_id, "video"), user_id=user_id)
+    await container(request).videos.delete(path_id(video_id, "video"), user_id=user_id)
     return Response(status_code=204)

@@ -25,12 +25,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flick.ingest.model import Asset, Upload, Video, VideoStatus
-from flick.platform.sql import metadata
+from flick.platform.sql import insert_or_ignore, metadata
 
 uploads = Table(
     "uploads",
@@ -92,11 +91,6 @@ asset_refs = Table(
     Column("video_id", BigInteger, primary_key=True, autoincrement=False),
     Column("owner_id", BigInteger, nullable=False),
 )
-
-
-def _insert_ignoring_conflict(conn: AsyncConnection, table: Table) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 # --- uploads ---------------------------------------------------------------------------------
@@ -262,7 +256,7 @@ async def create_asset(
 ) -> bool:
     """A processing asset for new content; False if the content is already known."""
     result = await conn.execute(
-        _insert_ignoring_conflict(conn, media_assets)
+        insert_or_ignore(conn, media_assets)
         .values(
             sha256=sha256,
             status=VideoStatus.PROCESSING.value,
@@ -310,7 +304,7 @@ async def delete_asset(conn: AsyncConnection, sha256: str) -> None:
 
 async def add_ref(conn: AsyncConnection, sha256: str, *, video_id: int, owner_id: int) -> None:
     await conn.execute(
-        _insert_ignoring_conflict(conn, asset_refs)
+        insert_or_ignore(conn, asset_refs)
         .values(sha256=sha256, video_id=video_id, owner_id=owner_id)
         .on_conflict_do_nothing()
     )

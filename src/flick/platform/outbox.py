@@ -28,11 +28,10 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from flick.platform.bus import Bus, Event, decode_event, encode_event
-from flick.platform.sql import Database, metadata
+from flick.platform.sql import Database, insert_or_ignore, metadata
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +65,8 @@ async def record_event(conn: AsyncConnection, topic: str, event: Event) -> None:
 
 async def first_delivery(conn: AsyncConnection, *, consumer: str, event_id: str) -> bool:
     """Mark an event consumed inside the caller's transaction; False if it already was."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(consumed_events)
+        insert_or_ignore(conn, consumed_events)
         .values(consumer=consumer, event_id=event_id, consumed_at=time.time())
         .on_conflict_do_nothing()
     )

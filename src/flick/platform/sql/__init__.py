@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import MetaData, Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from flick.platform.ids import LOGICAL_SHARDS, shard_of
@@ -171,3 +172,10 @@ def database_from_settings(db_url: str, db_shards: str, *, pool_size: int) -> Da
     """A Database for `FLICK_DB_SHARDS` when set, else everything in `FLICK_DB_URL`."""
     shard_map = ShardMap.parse(db_shards) if db_shards else ShardMap.single(db_url)
     return Database(shard_map, pool_size=pool_size)
+
+
+def insert_or_ignore(conn: AsyncConnection, table: Table) -> Any:
+    """An INSERT of the connection's dialect; chain `.values(...).on_conflict_do_nothing()`
+    (PostgreSQL and SQLite spell it the same way, from different modules)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)

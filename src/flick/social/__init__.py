@@ -1,0 +1,1 @@
+"""The social graph and interactions: follows, blocks, likes, comments, shares."""

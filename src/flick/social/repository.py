@@ -1,0 +1,159 @@
+"""Every SQL query of the social domain.
+
+Each row lives on the shard of the user it belongs to: `follows` (whom I follow) and `blocks`
+(whom I block) on the actor's shard, `followers` (who follows me) on the followee's, `likes`
+and `shares` on the actor's, `comments` on the video's shard (its creator's), so a video's
+comments are one range scan. List cursors are the `edge_id`/`id` snowflakes: time-ordered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flick.platform.sql import insert_or_ignore, metadata
+from flick.social.model import Comment
+
+
+def _edge_table(name: str, owner: str, other: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column(owner, BigInteger, primary_key=True, autoincrement=False),
+        Column(other, BigInteger, primary_key=True, autoincrement=False),
+        Column("edge_id", BigInteger, nullable=False),
+        Column("created_at", Float, nullable=False),
+        Index(f"ix_{name}_{owner}_edge_id", owner, "edge_id"),
+    )
+
+
+follows = _edge_table("follows", "follower_id", "followee_id")
+followers = _edge_table("followers", "followee_id", "follower_id")
+blocks = _edge_table("blocks", "blocker_id", "blocked_id")
+likes = _edge_table("likes", "user_id", "video_id")
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("video_id", BigInteger, nullable=False),
+    Column("author_id", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_comments_video_id_id", "video_id", "id"),
+)
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", BigInteger, nullable=False),
+    Column("video_id", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+
+def _keys(table: Table) -> tuple[Any, Any]:
+    owner, other = (column for column in table.primary_key.columns)
+    return owner, other
+
+
+async def add_edge(
+    conn: AsyncConnection, table: Table, owner: int, other: int, *, edge_id: int, now: float
+) -> bool:
+    """Insert an edge once; False if it was there (idempotent follows, likes, blocks)."""
+    owner_col, other_col = _keys(table)
+    result = await conn.execute(
+        insert_or_ignore(conn, table)
+        .values(
+            {owner_col.name: owner, other_col.name: other, "edge_id": edge_id, "created_at": now}
+        )
+        .on_conflict_do_nothing()
+    )
+    return bool(result.rowcount)
+
+
+async def remove_edge(conn: AsyncConnection, table: Table, owner: int, other: int) -> bool:
+    owner_col, other_col = _keys(table)
+    result = await conn.execute(delete(table).where(owner_col == owner, other_col == other))
+    return bool(result.rowcount)
+
+
+async def has_edge(conn: AsyncConnection, table: Table, owner: int, other: int) -> bool:
+    owner_col, other_col = _keys(table)
+    found = await conn.execute(select(owner_col).where(owner_col == owner, other_col == other))
+    return found.first() is not None
+
+
+async def edges_among(
+    conn: AsyncConnection, table: Table, owner: int, others: list[int]
+) -> set[int]:
+    """Which of `others` the owner has an edge to (likes of a page of videos)."""
+    owner_col, other_col = _keys(table)
+    rows = await conn.execute(select(other_col).where(owner_col == owner, other_col.in_(others)))
+    return {row[0] for row in rows}
+
+
+async def list_edges(
+    conn: AsyncConnection, table: Table, owner: int, *, before: int | None, limit: int
+) -> list[tuple[int, int]]:
+    """(other id, edge id) newest first, strictly before the `before` edge id."""
+    owner_col, other_col = _keys(table)
+    query = select(other_col, table.c.edge_id).where(owner_col == owner)
+    if before is not None:
+        query = query.where(table.c.edge_id < before)
+    rows = await conn.execute(query.order_by(table.c.edge_id.desc()).limit(limit))
+    return [(row[0], row[1]) for row in rows]
+
+
+async def insert_comment(conn: AsyncConnection, comment: Comment) -> None:
+    await conn.execute(
+        insert(comments).values(
+            id=comment.id,
+            video_id=comment.video_id,
+            author_id=comment.author_id,
+            text=comment.text,
+            created_at=comment.created_at,
+        )
+    )
+
+
+async def get_comment(conn: AsyncConnection, comment_id: int) -> Comment | None:
+    row = (await conn.execute(select(comments).where(comments.c.id == comment_id))).first()
+    return Comment(row.id, row.video_id, row.author_id, row.text, row.created_at) if row else None
+
+
+async def delete_comment(conn: AsyncConnection, comment_id: int) -> bool:
+    result = await conn.execute(delete(comments).where(comments.c.id == comment_id))
+    return bool(result.rowcount)
+
+
+async def list_comments(
+    conn: AsyncConnection, video_id: int, *, before: int | None, limit: int
+) -> list[Comment]:
+    """A video's comments, newest first."""
+    query = select(comments).where(comments.c.video_id == video_id)
+    if before is not None:
+        query = query.where(comments.c.id < before)
+    rows = await conn.execute(query.order_by(comments.c.id.desc()).limit(limit))
+    return [Comment(r.id, r.video_id, r.author_id, r.text, r.created_at) for r in rows]
+
+
+async def insert_share(
+    conn: AsyncConnection, share_id: int, *, user_id: int, video_id: int, now: float
+) -> None:
+    await conn.execute(
+        insert(shares).values(id=share_id, user_id=user_id, video_id=video_id, created_at=now)
+    )

@@ -1,0 +1,233 @@
+"""Social use cases: check -> write -> record events. Edges are idempotent: following twice,
+liking twice or blocking twice changes nothing and records no second event."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from flick.accounts.service import Accounts
+from flick.ingest.service import Videos
+from flick.platform.errors import Forbidden, NotFound
+from flick.platform.ids import new_id, shard_of
+from flick.platform.outbox import record_event
+from flick.platform.sql import Database
+from flick.social import repository as repo
+from flick.social.events import (
+    BLOCKED,
+    COMMENT_DELETED,
+    COMMENTED,
+    FOLLOWED,
+    GRAPH,
+    INTERACTION,
+    LIKED,
+    SHARED,
+    UNFOLLOWED,
+    UNLIKED,
+    social_event,
+)
+from flick.social.model import Blocked, Comment, SelfAction, clean_comment, page_limit
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list and the cursor of the next (None at the end)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class Social:
+    """Built once by bootstrap; safe to share between requests."""
+
+    def __init__(
+        self,
+        db: Database,
+        accounts: Accounts,
+        videos: Videos,
+        *,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.accounts = accounts
+        self.videos = videos
+        self.on_commit = on_commit  # wakes the in-process outbox relay
+
+    # --- follows and blocks --------------------------------------------------------------
+
+    async def follow(self, follower_id: int, followee_id: int) -> None:
+        """Follow a user (strong in the follower's shard); idempotent."""
+        if follower_id == followee_id:
+            raise SelfAction("you cannot follow yourself")
+        await self.accounts.get_user(followee_id)  # NotFound for nobody
+        if await self.blocked_between(follower_id, followee_id):
+            raise Blocked("you cannot follow this user")
+        now = time.time()
+        if await self._add(repo.follows, follower_id, followee_id, now, event=FOLLOWED):
+            await self._add(repo.followers, followee_id, follower_id, now)
+
+    async def unfollow(self, follower_id: int, followee_id: int) -> None:
+        """Stop following; idempotent."""
+        if await self._remove(repo.follows, follower_id, followee_id, event=UNFOLLOWED):
+            await self._remove(repo.followers, followee_id, follower_id)
+
+    async def block(self, blocker_id: int, blocked_id: int) -> None:
+        """Block a user: follows between the two end, and they cannot follow or comment."""
+        if blocker_id == blocked_id:
+            raise SelfAction("you cannot block yourself")
+        await self.accounts.get_user(blocked_id)
+        await self._add(repo.blocks, blocker_id, blocked_id, time.time(), event=BLOCKED)
+        await self.unfollow(blocker_id, blocked_id)
+        await self.unfollow(blocked_id, blocker_id)
+
+    async def unblock(self, blocker_id: int, blocked_id: int) -> None:
+        await self._remove(repo.blocks, blocker_id, blocked_id)
+
+    async def blocked_between(self, a: int, b: int) -> bool:
+        """Whether either user blocks the other."""
+        for owner, other in ((a, b), (b, a)):
+            async with self.db.read(shard_of(owner)) as conn:
+                if await repo.has_edge(conn, repo.blocks, owner, other):
+                    return True
+        return False
+
+    async def is_following(self, follower_id: int, followee_id: int) -> bool:
+        async with self.db.read(shard_of(follower_id)) as conn:
+            return await repo.has_edge(conn, repo.follows, follower_id, followee_id)
+
+    async def followers(self, user_id: int, *, cursor: int | None, limit: int) -> Page:
+        return await self._users(repo.followers, user_id, cursor=cursor, limit=limit)
+
+    async def following(self, user_id: int, *, cursor: int | None, limit: int) -> Page:
+        return await self._users(repo.follows, user_id, cursor=cursor, limit=limit)
+
+    async def _users(self, table: Any, user_id: int, *, cursor: int | None, limit: int) -> Page:
+        await self.accounts.get_user(user_id)
+        limit = page_limit(limit)
+        async with self.db.read(shard_of(user_id)) as conn:
+            edges = await repo.list_edges(conn, table, user_id, before=cursor, limit=limit)
+        items = [orjson.loads(await self.accounts.user_json(other)) for other, _ in edges]
+        return Page(items, str(edges[-1][1]) if len(edges) == limit else None)
+
+    # --- likes, comments, shares ---------------------------------------------------------
+
+    async def like(self, user_id: int, video_id: int) -> None:
+        """Like a video once; idempotent."""
+        video = await self.videos.get(video_id)
+        await self._add(
+            repo.likes, user_id, video_id, time.time(), event=LIKED, owner_id=video.owner_id
+        )
+
+    async def unlike(self, user_id: int, video_id: int) -> None:
+        video = await self.videos.get(video_id)
+        await self._remove(repo.likes, user_id, video_id, event=UNLIKED, owner_id=video.owner_id)
+
+    async def liked_among(self, user_id: int, video_ids: list[int]) -> set[int]:
+        """Which of these videos the user likes (the `viewer.liked` of a page)."""
+        async with self.db.read(shard_of(user_id)) as conn:
+            return await repo.edges_among(conn, repo.likes, user_id, video_ids)
+
+    async def comment(self, user_id: int, video_id: int, *, text: str) -> dict[str, Any]:
+        """Post a comment; the video's creator may have blocked the author."""
+        video = await self.videos.get(video_id)
+        body = clean_comment(text)
+        if await self.blocked_between(video.owner_id, user_id):
+            raise Blocked("you cannot comment on this user's videos")
+        comment = Comment(new_id(shard_of(video_id)), video_id, user_id, body, time.time())
+        async with self.db.transaction(shard_of(video_id)) as conn:
+            await repo.insert_comment(conn, comment)
+            event = social_event(
+                COMMENTED,
+                user_id,
+                video_id=video_id,
+                comment_id=comment.id,
+                owner_id=video.owner_id,
+            )
+            await record_event(conn, INTERACTION, event)
+        self.on_commit()
+        return await self._comment_view(comment)
+
+    async def delete_comment(self, user_id: int, video_id: int, comment_id: int) -> None:
+        """Delete a comment: its author or the video's creator may."""
+        video = await self.videos.get(video_id)
+        async with self.db.transaction(shard_of(video_id)) as conn:
+            comment = await repo.get_comment(conn, comment_id)
+            if comment is None or comment.video_id != video_id:
+                raise NotFound(f"video {video_id} has no comment {comment_id}")
+            if user_id not in (comment.author_id, video.owner_id):
+                raise Forbidden("only the comment's author or the video's creator can delete it")
+            await repo.delete_comment(conn, comment_id)
+            event = social_event(COMMENT_DELETED, user_id, video_id=video_id, comment_id=comment_id)
+            await record_event(conn, INTERACTION, event)
+        self.on_commit()
+
+    async def comments(self, video_id: int, *, cursor: int | None, limit: int) -> Page:
+        """A video's comments, newest first."""
+        await self.videos.get(video_id)
+        limit = page_limit(limit)
+        async with self.db.read(shard_of(video_id)) as conn:
+            found = await repo.list_comments(conn, video_id, before=cursor, limit=limit)
+        items = [await self._comment_view(comment) for comment in found]
+        return Page(items, str(found[-1].id) if len(found) == limit else None)
+
+    async def share(self, user_id: int, video_id: int) -> int:
+        """Record a share; returns its id (the share link carries it)."""
+        video = await self.videos.get(video_id)
+        share_id = new_id(shard_of(user_id))
+        async with self.db.transaction(shard_of(user_id)) as conn:
+            await repo.insert_share(
+                conn, share_id, user_id=user_id, video_id=video_id, now=time.time()
+            )
+            event = social_event(SHARED, user_id, video_id=video_id, owner_id=video.owner_id)
+            await record_event(conn, INTERACTION, event)
+        self.on_commit()
+        return share_id
+
+    # --- helpers -------------------------------------------------------------------------
+
+    async def _add(
+        self, table: Any, owner: int, other: int, now: float, *, event: str = "", **extra: int
+    ) -> bool:
+        async with self.db.transaction(shard_of(owner)) as conn:
+            added = await repo.add_edge(
+                conn, table, owner, other, edge_id=new_id(shard_of(owner)), now=now
+            )
+            if added and event:
+                await record_event(conn, _topic(event), _edge_event(event, owner, other, extra))
+        if added and event:
+            self.on_commit()
+        return added
+
+    async def _remove(
+        self, table: Any, owner: int, other: int, *, event: str = "", **extra: int
+    ) -> bool:
+        async with self.db.transaction(shard_of(owner)) as conn:
+            removed = await repo.remove_edge(conn, table, owner, other)
+            if removed and event:
+                await record_event(conn, _topic(event), _edge_event(event, owner, other, extra))
+        if removed and event:
+            self.on_commit()
+        return removed
+
+    async def _comment_view(self, comment: Comment) -> dict[str, Any]:
+        author = orjson.loads(await self.accounts.user_json(comment.author_id))
+        return {
+            "id": str(comment.id),
+            "video_id": str(comment.video_id),
+            "text": comment.text,
+            "author": {k: author[k] for k in ("id", "username", "display_name")},
+            "created_at": comment.created_at,
+        }
+
+
+def _topic(event: str) -> str:
+    return INTERACTION if event in (LIKED, UNLIKED) else GRAPH
+
+
+def _edge_event(event: str, owner: int, other: int, extra: dict[str, int]) -> Any:
+    target = "video_id" if event in (LIKED, UNLIKED) else "user_id"
+    return social_event(event, owner, **{target: other}, **extra)
