@@ -23,6 +23,7 @@ from flick.platform.cache import Cache
 from flick.platform.outbox import OutboxRelay
 from flick.platform.settings import Settings
 from flick.platform.sql import Database, database_from_settings
+from flick.social.consumers import CounterAggregator, run_counters
 from flick.social.service import Social
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ async def bootstrap(settings: Settings) -> Container:
         part_bytes=settings.upload_part_bytes,
     )
     videos = Videos(db, cache, blobs, uploads, accounts, on_commit=relay.notify)
-    social = Social(db, accounts, videos, on_commit=relay.notify)
+    social = Social(db, cache, accounts, videos, on_commit=relay.notify)
     _warn_if_embedded(settings)
     return Container(
         settings=settings,
@@ -159,11 +160,14 @@ def transcode_worker(services: Container) -> TranscodeWorker:
 
 
 async def run_workers(services: Container, stop: asyncio.Event) -> None:
-    """The worker role: transcode jobs and the expired-upload sweep, until `stop` is set."""
+    """The worker role: transcode jobs, counter aggregation and the expired-upload sweep,
+    until `stop` is set."""
     worker = transcode_worker(services)
     every = services.settings.worker_sweep_s
+    counters = CounterAggregator(services.db, services.cache)
     await asyncio.gather(
         run_transcoder(worker, services.bus, stop),
+        run_counters(counters, services.bus, stop),
         run_upload_sweeper(services.uploads, stop, every_s=every),
     )
 

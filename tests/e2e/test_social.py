@@ -3,11 +3,14 @@ cursors, the events each action records, and who may do what (BOLA)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
 from flick.bootstrap import Container
 from flick.platform.bus import Event
+from flick.social.consumers import CounterAggregator, run_counters
 
 from .conftest import auth, ready_video, signup, user_id
 
@@ -169,8 +172,42 @@ async def test_a_share_is_recorded_and_returns_a_link(people: People, services: 
     assert shared.status_code == 201
     assert shared.json()["url"].startswith(f"http://flick.test/v/{video}?share=")
     events = [e for e in await recorded(services) if e.type == "social.video_shared"]
+    assert isinstance(events[0].payload.pop("version"), int)
     assert events[0].payload == {
         "actor_id": str(people.ids["bob"]),
         "video_id": str(video),
         "owner_id": str(people.ids["ana"]),
     }
+
+
+async def test_counts_follow_the_events_through_the_bus(
+    people: People, services: Container
+) -> None:
+    ana, video = people.ids["ana"], await ready_video(services, people.ids["ana"])
+    stop = asyncio.Event()
+    aggregator = CounterAggregator(services.db, services.cache)
+    tasks = [
+        asyncio.create_task(services.relay.run(stop)),
+        asyncio.create_task(run_counters(aggregator, services.bus, stop)),
+    ]
+    try:
+        for who in ("bob", "cid"):
+            await people.call(who, "POST", f"/api/v1/videos/{video}/like")
+            await people.call(who, "POST", f"/api/v1/users/{ana}/follow")
+            await people.call(who, "POST", f"/api/v1/videos/{video}/comments", json={"text": "x"})
+        await people.call("cid", "DELETE", f"/api/v1/videos/{video}/like")
+        await people.call("bob", "POST", f"/api/v1/videos/{video}/share")
+        wanted = {"likes": 1, "comments": 2, "shares": 1, "views": 0}
+        async with asyncio.timeout(10):
+            while True:  # eventually consistent: poll until the aggregator has caught up
+                counts = (await people.client.get(f"/api/v1/videos/{video}")).json()["counts"]
+                if counts == wanted:
+                    break
+                await asyncio.sleep(0.05)
+        profile = (await people.client.get("/api/v1/users/ana")).json()
+        assert profile["counts"] == {"followers": 2, "following": 0, "videos": 0, "likes": 1}
+        me = (await people.call("bob", "GET", "/api/v1/me")).json()
+        assert me["counts"]["following"] == 1
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)

@@ -29,6 +29,13 @@ def json_response(body: bytes, status_code: int = 200) -> Response:
     return Response(body, status_code=status_code, media_type="application/json")
 
 
+async def counted(services: Any, user_json: bytes) -> bytes:
+    """The `user` object with its counts, which the social domain keeps."""
+    user = orjson.loads(user_json)
+    user["counts"] = await services.social.user_counts(int(user["id"]))
+    return orjson.dumps(user)
+
+
 def _signed_in(token: str, user_json: bytes) -> bytes:
     return b'{"token":' + orjson.dumps(token) + b',"user":' + user_json + b"}"
 
@@ -69,7 +76,8 @@ async def logout(request: Request, _user_id: CurrentUser) -> Response:
 @router.get("/me", response_model=UserOut, responses=ERRORS)
 async def get_me(request: Request, user_id: CurrentUser) -> Response:
     """The signed-in user."""
-    return json_response(await container(request).accounts.user_json(user_id))
+    services = container(request)
+    return json_response(await counted(services, await services.accounts.user_json(user_id)))
 
 
 @router.patch("/me", response_model=UserOut, responses=ERRORS)
@@ -84,7 +92,9 @@ async def patch_me(body: ProfilePatch, request: Request, user_id: CurrentUser) -
 @router.get("/users/{username}", response_model=UserOut, responses={**ERRORS, 404: PROBLEM})
 async def get_user(username: str, request: Request) -> Response:
     """A user's public profile by username."""
-    return json_response(await container(request).accounts.user_json_by_username(username))
+    services = container(request)
+    found = await services.accounts.user_json_by_username(username)
+    return json_response(await counted(services, found))
 
 
 def fast_routes(services: Any) -> dict[tuple[str, str], FastRoute]:
@@ -92,6 +102,6 @@ def fast_routes(services: Any) -> dict[tuple[str, str], FastRoute]:
 
     async def me(scope: Scope) -> tuple[int, bytes]:
         user_id = await authenticate_scope(services, scope)
-        return 200, await services.accounts.user_json(user_id)
+        return 200, await counted(services, await services.accounts.user_json(user_id))
 
     return {("GET", "/api/v1/me"): me}

@@ -146,7 +146,11 @@ def _has_body(request: Request) -> bool:
 # --- videos ----------------------------------------------------------------------------------
 
 
-def _video_response(video: dict[str, Any], status_code: int = 200) -> Response:
+async def _video_response(
+    request: Request, video: dict[str, Any], status_code: int = 200
+) -> Response:
+    """The `video` object with its counts, which the social domain keeps."""
+    video["counts"] = await container(request).social.video_counts(int(video["id"]))
     return Response(orjson.dumps(video), status_code=status_code, media_type="application/json")
 
 
@@ -158,14 +162,14 @@ async def publish_video(body: PublishIn, request: Request, user_id: CurrentUser)
     video = await services.videos.publish(
         user_id, upload_id=int(body.upload_id), caption=body.caption
     )
-    return _video_response(await services.videos.view(video.id), 202)
+    return await _video_response(request, await services.videos.view(video.id), 202)
 
 
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=ERRORS)
 async def get_video(video_id: str, request: Request) -> Response:
     """A video: status, progress, media URLs and renditions."""
     services = container(request)
-    return _video_response(await services.videos.view(path_id(video_id, "video")))
+    return await _video_response(request, await services.videos.view(path_id(video_id, "video")))
 
 
 @router.delete("/videos/{video_id}", status_code=204, responses={**ERRORS, 403: PROBLEM})

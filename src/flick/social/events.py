@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flick.platform.bus import Event
+from flick.platform.ids import new_id, shard_of
 
 GRAPH = "graph"
 INTERACTION = "interaction"
@@ -20,7 +21,9 @@ SHARED = "social.video_shared"
 
 
 def social_event(kind: str, actor_id: int, **fields: int | str | float) -> Event:
-    """An event by `actor_id`; ids in the payload are strings, as in the API."""
-    payload: dict[str, Any] = {"actor_id": str(actor_id)}
+    """An event by `actor_id`; ids in the payload are strings, as in the API. `version`, a
+    time-ordered id drawn when the action happened, lets counters keep the latest state of
+    each like or follow whatever order the events arrive in."""
+    payload: dict[str, Any] = {"actor_id": str(actor_id), "version": new_id(shard_of(actor_id))}
     payload.update({k: str(v) if k.endswith("_id") else v for k, v in fields.items()})
     return Event(type=kind, key=actor_id, payload=payload)

@@ -12,14 +12,17 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
+    String,
     Table,
     Text,
     delete,
     insert,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -157,3 +160,89 @@ async def insert_share(
     await conn.execute(
         insert(shares).values(id=share_id, user_id=user_id, video_id=video_id, created_at=now)
     )
+
+
+# --- counters ----------------------------------------------------------------------------------
+# A counter is the number of members present in a set (the users liking a video, a user's
+# followers, a video's comments). Each member's latest state is kept with the version of the
+# action that set it, on the counted entity's shard beside the counter, so a redelivered or
+# late event changes nothing and the count stays exact (a last-writer-wins set).
+
+counted_members = Table(
+    "counted_members",
+    metadata,
+    Column("entity_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("counter", String(16), primary_key=True),
+    Column("member_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+    Column("present", Boolean, nullable=False),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("entity_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("counter", String(16), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+
+async def set_member(
+    conn: AsyncConnection,
+    entity_id: int,
+    counter: str,
+    member_id: int,
+    *,
+    version: int,
+    present: bool,
+) -> int:
+    """Record a member's state if `version` is newer than what is stored; returns how the
+    count changes (-1, 0 or +1)."""
+    key = (
+        counted_members.c.entity_id == entity_id,
+        counted_members.c.counter == counter,
+        counted_members.c.member_id == member_id,
+    )
+    query = select(counted_members.c.version, counted_members.c.present).where(*key)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        await conn.execute(
+            insert(counted_members).values(
+                entity_id=entity_id,
+                counter=counter,
+                member_id=member_id,
+                version=version,
+                present=present,
+            )
+        )
+        return int(present)
+    if version <= row.version:
+        return 0
+    await conn.execute(update(counted_members).where(*key).values(version=version, present=present))
+    return int(present) - int(row.present)
+
+
+async def add_to_counters(conn: AsyncConnection, deltas: dict[tuple[int, str], int]) -> None:
+    """Add each delta to its counter (absent = 0)."""
+    for (entity_id, counter), delta in deltas.items():
+        if delta == 0:
+            continue
+        statement = insert_or_ignore(conn, counters).values(
+            entity_id=entity_id, counter=counter, value=delta
+        )
+        await conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[counters.c.entity_id, counters.c.counter],
+                set_={"value": counters.c.value + statement.excluded.value},
+            )
+        )
+
+
+async def get_counters(conn: AsyncConnection, entity_ids: list[int]) -> dict[int, dict[str, int]]:
+    rows = await conn.execute(select(counters).where(counters.c.entity_id.in_(entity_ids)))
+    found: dict[int, dict[str, int]] = {entity_id: {} for entity_id in entity_ids}
+    for row in rows:
+        found[row.entity_id][row.counter] = row.value
+    return found

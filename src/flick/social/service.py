@@ -12,11 +12,13 @@ import orjson
 
 from flick.accounts.service import Accounts
 from flick.ingest.service import Videos
+from flick.platform.cache import Cache
 from flick.platform.errors import Forbidden, NotFound
 from flick.platform.ids import new_id, shard_of
 from flick.platform.outbox import record_event
 from flick.platform.sql import Database
 from flick.social import repository as repo
+from flick.social.consumers import counts_key
 from flick.social.events import (
     BLOCKED,
     COMMENT_DELETED,
@@ -31,6 +33,8 @@ from flick.social.events import (
     social_event,
 )
 from flick.social.model import Blocked, Comment, SelfAction, clean_comment, page_limit
+
+COUNTS_CACHE_TTL = 60.0  # the aggregator deletes a moved count at once; this bounds misses
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +51,14 @@ class Social:
     def __init__(
         self,
         db: Database,
+        cache: Cache,
         accounts: Accounts,
         videos: Videos,
         *,
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
+        self.cache = cache
         self.accounts = accounts
         self.videos = videos
         self.on_commit = on_commit  # wakes the in-process outbox relay
@@ -186,6 +192,27 @@ class Social:
             await record_event(conn, INTERACTION, event)
         self.on_commit()
         return share_id
+
+    # --- counts --------------------------------------------------------------------------
+
+    async def counts(self, entity_id: int) -> dict[str, int]:
+        """The counters of a video or user (eventually consistent; see consumers.py)."""
+        key = counts_key(entity_id)
+        cached = await self.cache.get(key)
+        if cached is not None:
+            return dict(orjson.loads(cached))
+        async with self.db.read(shard_of(entity_id)) as conn:
+            found = (await repo.get_counters(conn, [entity_id]))[entity_id]
+        await self.cache.set(key, orjson.dumps(found), ttl=COUNTS_CACHE_TTL)
+        return found
+
+    async def video_counts(self, video_id: int) -> dict[str, int]:
+        found = await self.counts(video_id)
+        return {name: found.get(name, 0) for name in ("likes", "comments", "shares", "views")}
+
+    async def user_counts(self, user_id: int) -> dict[str, int]:
+        found = await self.counts(user_id)
+        return {name: found.get(name, 0) for name in ("followers", "following", "videos", "likes")}
 
     # --- helpers -------------------------------------------------------------------------
 
