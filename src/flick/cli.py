@@ -44,7 +44,7 @@ def main() -> None:
     default="all",
     show_default=True,
     help="all: API + relay + worker in one process; api: HTTP only; relay: outbox -> bus; "
-    "worker: transcode jobs and upload expiry",
+    "worker: transcode jobs, counters, upload expiry",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -147,7 +147,7 @@ async def _run_relay(settings: Settings) -> None:
 async def _run_worker(settings: Settings) -> None:
     from flick.bootstrap import run_workers
 
-    banner = "worker running (transcode jobs, upload expiry); Ctrl-C stops it"
+    banner = "worker running (transcode jobs, counters, upload expiry); Ctrl-C stops it"
     await _run_until_signal(settings, run_workers, banner=banner)
 
 
