@@ -211,3 +211,25 @@ async def test_counts_follow_the_events_through_the_bus(
     finally:
         stop.set()
         await asyncio.gather(*tasks)
+
+
+async def test_the_video_says_whether_the_viewer_likes_it_and_follows_its_creator(
+    people: People, services: Container
+) -> None:
+    video = await ready_video(services, people.ids["ana"])
+    url = f"/api/v1/videos/{video}"
+    assert (await people.call("bob", "GET", url)).json()["viewer"] == {
+        "liked": False,
+        "following": False,
+    }
+    await people.call("bob", "POST", f"{url}/like")
+    await people.call("bob", "POST", f"/api/v1/users/{people.ids['ana']}/follow")
+    assert (await people.call("bob", "GET", url)).json()["viewer"] == {
+        "liked": True,
+        "following": True,
+    }
+    assert (await people.call("cid", "GET", url)).json()["viewer"]["liked"] is False
+    anonymous = await people.client.get(url)
+    assert anonymous.json()["viewer"] == {"liked": False, "following": False}
+    forged = await people.client.get(url, headers={"Authorization": "Bearer nonsense"})
+    assert forged.status_code == 401

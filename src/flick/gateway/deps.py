@@ -49,6 +49,17 @@ async def current_user_id(
     return await authenticate_scope(container(request), request.scope)
 
 
+async def optional_user_id(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> int | None:
+    """Dependency: the signed-in user's id when a token is sent (a bad one is still 401),
+    else None, for routes anyone may read."""
+    if bearer_token(request.scope) is None:
+        return None
+    return await authenticate_scope(container(request), request.scope)
+
+
 def path_id(raw: str, what: str) -> int:
     """A 64-bit id from a URL path segment; anything else is a 404 naming what was sought."""
     if not raw.isascii() or not raw.isdigit() or len(raw) > 20:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from flick.gateway.deps import container, current_user_id, path_id
+from flick.gateway.deps import container, current_user_id, optional_user_id, path_id
 from flick.gateway.problems import PROBLEM_TYPE
 from flick.ingest import tus
 from flick.ingest.schemas import PublishIn, VideoOut
@@ -25,6 +25,7 @@ from flick.platform.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["videos"])
 CurrentUser = Annotated[int, Depends(current_user_id)]
+OptionalUser = Annotated[int | None, Depends(optional_user_id)]
 PROBLEM = {"content": {PROBLEM_TYPE: {}}, "description": "problem+json"}
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: PROBLEM for code in (400, 401, 404, 409, 410, 413, 415, 422, 429)
@@ -147,10 +148,17 @@ def _has_body(request: Request) -> bool:
 
 
 async def _video_response(
-    request: Request, video: dict[str, Any], status_code: int = 200
+    request: Request, video: dict[str, Any], *, viewer_id: int | None, status_code: int = 200
 ) -> Response:
-    """The `video` object with its counts, which the social domain keeps."""
-    video["counts"] = await container(request).social.video_counts(int(video["id"]))
+    """The `video` object with its counts and the viewer's state, which social keeps."""
+    social = container(request).social
+    video["counts"] = await social.video_counts(int(video["id"]))
+    if viewer_id is not None:
+        video_id, creator_id = int(video["id"]), int(video["creator"]["id"])
+        video["viewer"] = {
+            "liked": video_id in await social.liked_among(viewer_id, [video_id]),
+            "following": await social.is_following(viewer_id, creator_id),
+        }
     return Response(orjson.dumps(video), status_code=status_code, media_type="application/json")
 
 
@@ -162,14 +170,16 @@ async def publish_video(body: PublishIn, request: Request, user_id: CurrentUser)
     video = await services.videos.publish(
         user_id, upload_id=int(body.upload_id), caption=body.caption
     )
-    return await _video_response(request, await services.videos.view(video.id), 202)
+    view = await services.videos.view(video.id)
+    return await _video_response(request, view, viewer_id=user_id, status_code=202)
 
 
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=ERRORS)
-async def get_video(video_id: str, request: Request) -> Response:
-    """A video: status, progress, media URLs and renditions."""
-    services = container(request)
-    return await _video_response(request, await services.videos.view(path_id(video_id, "video")))
+async def get_video(video_id: str, request: Request, viewer_id: OptionalUser) -> Response:
+    """A video: status, progress, media URLs, renditions, counts and (signed in) whether you
+    like it and follow its creator."""
+    view = await container(request).videos.view(path_id(video_id, "video"))
+    return await _video_response(request, view, viewer_id=viewer_id)
 
 
 @router.delete("/videos/{video_id}", status_code=204, responses={**ERRORS, 403: PROBLEM})
