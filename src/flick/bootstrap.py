@@ -17,6 +17,8 @@ from flick.gateway.ratelimit import RateLimiter
 from flick.ingest.consumers import TranscodeWorker, run_transcoder, run_upload_sweeper
 from flick.ingest.service import Videos
 from flick.ingest.uploads import Uploads
+from flick.notify.consumers import Notifier, run_notifier
+from flick.notify.service import Notifications
 from flick.platform.blobs import BlobStore
 from flick.platform.bus import Bus
 from flick.platform.cache import Cache
@@ -43,6 +45,7 @@ class Container:
     uploads: Uploads
     videos: Videos
     social: Social
+    notifications: Notifications
     limiter: RateLimiter
     closed: bool = field(default=False)
 
@@ -132,6 +135,7 @@ async def bootstrap(settings: Settings) -> Container:
     )
     videos = Videos(db, cache, blobs, uploads, accounts, on_commit=relay.notify)
     social = Social(db, cache, accounts, videos, on_commit=relay.notify)
+    notifications = Notifications(db, accounts, social)
     _warn_if_embedded(settings)
     return Container(
         settings=settings,
@@ -144,6 +148,7 @@ async def bootstrap(settings: Settings) -> Container:
         uploads=uploads,
         videos=videos,
         social=social,
+        notifications=notifications,
         limiter=RateLimiter(cache, settings),
     )
 
@@ -160,14 +165,15 @@ def transcode_worker(services: Container) -> TranscodeWorker:
 
 
 async def run_workers(services: Container, stop: asyncio.Event) -> None:
-    """The worker role: transcode jobs, counter aggregation and the expired-upload sweep,
-    until `stop` is set."""
+    """The worker role: transcode jobs, counter aggregation, stored notifications and the
+    expired-upload sweep, until `stop` is set."""
     worker = transcode_worker(services)
     every = services.settings.worker_sweep_s
     counters = CounterAggregator(services.db, services.cache)
     await asyncio.gather(
         run_transcoder(worker, services.bus, stop),
         run_counters(counters, services.bus, stop),
+        run_notifier(Notifier(services.notifications), services.bus, stop),
         run_upload_sweeper(services.uploads, stop, every_s=every),
     )
 

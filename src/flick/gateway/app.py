@@ -20,6 +20,7 @@ from flick.gateway.ratelimit import RateLimiter
 from flick.ingest import api as ingest_api
 from flick.ingest.serving import PREFIX as MEDIA_PREFIX
 from flick.ingest.serving import MediaFiles
+from flick.notify import api as notify_api
 from flick.platform.errors import DomainError
 from flick.platform.settings import Settings, load_settings
 from flick.social import api as social_api
@@ -76,6 +77,7 @@ def _fastapi_app(**kwargs: object) -> FastAPI:
     app.include_router(accounts_api.router)
     app.include_router(ingest_api.router)
     app.include_router(social_api.router)
+    app.include_router(notify_api.router)
     app.add_exception_handler(DomainError, problems.on_domain_error)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.on_http_error)

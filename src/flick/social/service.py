@@ -105,6 +105,14 @@ class Social:
         async with self.db.read(shard_of(follower_id)) as conn:
             return await repo.has_edge(conn, repo.follows, follower_id, followee_id)
 
+    async def follower_ids(
+        self, user_id: int, *, cursor: int | None, limit: int
+    ) -> tuple[list[int], int | None]:
+        """A page of follower ids, newest first, and the cursor of the next (fan-outs)."""
+        async with self.db.read(shard_of(user_id)) as conn:
+            edges = await repo.list_edges(conn, repo.followers, user_id, before=cursor, limit=limit)
+        return [other for other, _ in edges], edges[-1][1] if len(edges) == limit else None
+
     async def followers(self, user_id: int, *, cursor: int | None, limit: int) -> Page:
         return await self._users(repo.followers, user_id, cursor=cursor, limit=limit)
 

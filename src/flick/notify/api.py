@@ -1,0 +1,45 @@
+"""HTTP routes of the notify domain (the WebSocket push is still to come)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from flick.gateway.deps import container, current_user_id
+from flick.gateway.problems import PROBLEM_TYPE
+from flick.social.model import parse_cursor
+
+router = APIRouter(prefix="/api/v1", tags=["notifications"])
+CurrentUser = Annotated[int, Depends(current_user_id)]
+PROBLEM = {"content": {PROBLEM_TYPE: {}}, "description": "problem+json"}
+ERRORS: dict[int | str, dict[str, Any]] = {code: PROBLEM for code in (401, 422, 429)}
+
+
+@router.get("/notifications", responses=ERRORS)
+async def list_notifications(
+    request: Request,
+    me: CurrentUser,
+    cursor: Annotated[str | None, Query(max_length=24)] = None,
+    limit: Annotated[int, Query()] = 20,
+) -> Response:
+    """Your notifications, newest first; likes of one video grouped while unread."""
+    page = await container(request).notifications.list(me, cursor=parse_cursor(cursor), limit=limit)
+    body = {"items": page.items, "next_cursor": page.next_cursor}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.get("/notifications/unread", responses=ERRORS)
+async def unread(request: Request, me: CurrentUser) -> Response:
+    """How many notifications you have not read: `{count}`."""
+    count = await container(request).notifications.unread(me)
+    return Response(orjson.dumps({"count": count}), media_type="application/json")
+
+
+@router.post("/notifications/read", status_code=204, responses=ERRORS)
+async def mark_read(request: Request, me: CurrentUser) -> Response:
+    """Mark every notification read."""
+    await container(request).notifications.mark_read(me)
+    return Response(status_code=204)
