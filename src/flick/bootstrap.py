@@ -18,6 +18,7 @@ from flick.ingest.consumers import TranscodeWorker, run_transcoder, run_upload_s
 from flick.ingest.service import Videos
 from flick.ingest.uploads import Uploads
 from flick.notify.consumers import Notifier, run_notifier
+from flick.notify.live import LiveHub
 from flick.notify.service import Notifications
 from flick.platform.blobs import BlobStore
 from flick.platform.bus import Bus
@@ -46,6 +47,7 @@ class Container:
     videos: Videos
     social: Social
     notifications: Notifications
+    live: LiveHub
     limiter: RateLimiter
     closed: bool = field(default=False)
 
@@ -135,7 +137,7 @@ async def bootstrap(settings: Settings) -> Container:
     )
     videos = Videos(db, cache, blobs, uploads, accounts, on_commit=relay.notify)
     social = Social(db, cache, accounts, videos, on_commit=relay.notify)
-    notifications = Notifications(db, accounts, social)
+    notifications = Notifications(db, cache, accounts, social)
     _warn_if_embedded(settings)
     return Container(
         settings=settings,
@@ -149,6 +151,7 @@ async def bootstrap(settings: Settings) -> Container:
         videos=videos,
         social=social,
         notifications=notifications,
+        live=LiveHub(cache),
         limiter=RateLimiter(cache, settings),
     )
 

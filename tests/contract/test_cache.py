@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -179,3 +180,30 @@ def test_memory_cache_url() -> None:
     assert MemoryCache.from_url("memory://?max_entries=7").max_entries == 7
     with pytest.raises(ValueError):
         MemoryCache.from_url("memory://?max_entries=0")
+
+
+async def test_published_messages_reach_listeners_of_their_prefix(cache: Cache) -> None:
+    received: list[tuple[str, bytes]] = []
+    heard = asyncio.Event()
+
+    async def listen() -> None:
+        async for message in cache.listen("notify:"):
+            received.append(message)
+            heard.set()
+
+    listener = asyncio.create_task(listen())
+    async with asyncio.timeout(5):
+        while not heard.is_set():  # the subscription starts with the iteration: call out
+            await cache.publish("notify:0", b"hello?")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(heard.wait(), 0.05)
+        await asyncio.sleep(0.1)  # let the last calls arrive before starting afresh
+        received.clear()
+        heard.clear()
+        await cache.publish("other:1", b"not for us")
+        await cache.publish("notify:42", b"\x00binary\xff")
+        await heard.wait()
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    assert received == [("notify:42", b"\x00binary\xff")]

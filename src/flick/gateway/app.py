@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,13 +53,17 @@ def create_app(
         edge.limiter = services.limiter
         stop = asyncio.Event()
         tasks = [asyncio.create_task(services.relay.run(stop))] if run_relay else []
+        live = asyncio.create_task(services.live.run())
         if run_worker:
             tasks.append(asyncio.create_task(run_workers(services, stop)))
         try:
             yield
         finally:
             stop.set()
+            live.cancel()
             await asyncio.gather(*tasks)
+            with contextlib.suppress(asyncio.CancelledError):
+                await live
             await services.close()
 
     app = _fastapi_app(lifespan=lifespan)

@@ -5,17 +5,40 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
 
 from flick.gateway.deps import container, current_user_id
 from flick.gateway.problems import PROBLEM_TYPE
+from flick.platform.errors import DomainError
 from flick.social.model import parse_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
+WS_UNAUTHENTICATED = 4401  # WebSocket close codes 4000-4999 are the application's: 4xx + 4000
 CurrentUser = Annotated[int, Depends(current_user_id)]
 PROBLEM = {"content": {PROBLEM_TYPE: {}}, "description": "problem+json"}
 ERRORS: dict[int | str, dict[str, Any]] = {code: PROBLEM for code in (401, 422, 429)}
+
+
+@router.websocket("/notifications/ws")
+async def live_notifications(websocket: WebSocket, token: str = "") -> None:
+    """One JSON message per new notification, to every connection of the signed-in user
+    (`?token=`: browsers cannot set headers on a WebSocket)."""
+    services = websocket.app.state.container
+    try:
+        user_id = await services.accounts.authenticate(token)
+    except DomainError:
+        await websocket.close(code=WS_UNAUTHENTICATED, reason="sign in: ?token=<bearer token>")
+        return
+    await websocket.accept()
+    services.live.add(user_id, websocket)
+    try:
+        while True:
+            await websocket.receive_text()  # nothing is expected; this notices a close
+    except WebSocketDisconnect:
+        pass
+    finally:
+        services.live.remove(user_id, websocket)
 
 
 @router.get("/notifications", responses=ERRORS)

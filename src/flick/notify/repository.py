@@ -106,6 +106,13 @@ async def add(
     return notification_id
 
 
+async def get(conn: AsyncConnection, notification_id: int) -> Notification | None:
+    row = (
+        await conn.execute(select(notifications).where(notifications.c.id == notification_id))
+    ).first()
+    return _notification(row) if row else None
+
+
 async def list_for(
     conn: AsyncConnection, user_id: int, *, before: int | None, limit: int
 ) -> list[Notification]:

@@ -9,7 +9,9 @@ import orjson
 
 from flick.accounts.service import Accounts
 from flick.notify import repository as repo
+from flick.notify.live import channel_for
 from flick.notify.model import Notification
+from flick.platform.cache import Cache
 from flick.platform.ids import new_id, shard_of
 from flick.platform.outbox import first_delivery
 from flick.platform.sql import Database
@@ -28,8 +30,9 @@ VERBS = {
 class Notifications:
     """Built once by bootstrap; safe to share between requests."""
 
-    def __init__(self, db: Database, accounts: Accounts, social: Social) -> None:
+    def __init__(self, db: Database, cache: Cache, accounts: Accounts, social: Social) -> None:
         self.db = db
+        self.cache = cache
         self.accounts = accounts
         self.social = social
 
@@ -43,14 +46,14 @@ class Notifications:
         event_id: str,
         group_key: str | None = None,
     ) -> bool:
-        """Store one notification for `user_id`, once per event; nothing about oneself or
-        about someone either of the two blocks."""
+        """Store one notification for `user_id`, once per event, and push it to the user's
+        live connections; nothing about oneself or about someone either of the two blocks."""
         if actor_id == user_id or await self.social.blocked_between(user_id, actor_id):
             return False
         async with self.db.transaction(shard_of(user_id)) as conn:
             if not await first_delivery(conn, consumer=CONSUMER, event_id=f"{event_id}:{user_id}"):
                 return False
-            await repo.add(
+            stored_id = await repo.add(
                 conn,
                 new_id(shard_of(user_id)),
                 user_id=user_id,
@@ -60,6 +63,9 @@ class Notifications:
                 group_key=group_key,
                 now=time.time(),
             )
+            stored = await repo.get(conn, stored_id)
+        if stored is not None:
+            await self.cache.publish(channel_for(user_id), orjson.dumps(await self._view(stored)))
         return True
 
     async def list(self, user_id: int, *, cursor: int | None, limit: int) -> Page:

@@ -137,10 +137,13 @@ def test_the_fifo_check_sees_libav_following_a_playlist(tmp_path: Path) -> None:
     code = f"import av; av.open({str(playlist)!r})"
     child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while not opened(fifo) and time.monotonic() < deadline:
+        # One look that succeeds is the answer: it opens and closes the write end, so the
+        # child reads an empty file and may close the FIFO before a second look.
+        deadline, seen = time.monotonic() + 30, False
+        while not seen and time.monotonic() < deadline:
+            seen = opened(fifo)
             time.sleep(0.01)
-        assert opened(fifo)
+        assert seen
     finally:
         child.kill()
         child.wait()

@@ -7,7 +7,7 @@ through here. tests/contract/test_cache.py holds both to the same behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 
@@ -71,6 +71,16 @@ class Cache(Protocol):
     async def gcra(self, key: str, *, rate: float, burst: int, cost: int = 1) -> RateDecision:
         """Generic cell rate algorithm, atomic (a script in Redis): `rate` per second on
         average with bursts of up to `burst` requests."""
+        ...
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Send a message to whoever listens on `channel` now (fire and forget: a listener
+        that is not connected misses it)."""
+        ...
+
+    def listen(self, channel_prefix: str) -> AsyncIterator[tuple[str, bytes]]:
+        """(channel, message) for every message published from now on to a channel that
+        starts with `channel_prefix`, in every process sharing this cache."""
         ...
 
     async def ping(self) -> None:

@@ -6,9 +6,10 @@ one event loop: no locks, no awaits inside.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from time import monotonic
 from urllib.parse import parse_qs, urlparse
 
@@ -28,6 +29,7 @@ class MemoryCache:
         self._values: OrderedDict[str, object] = OrderedDict()  # bytes | int | dict[str, float]
         self._expiry: dict[str, float] = {}
         self._writes = 0
+        self._listeners: list[tuple[str, asyncio.Queue[tuple[str, bytes]]]] = []
         # Rate-limit state sits apart from the LRU: on the hot path, and an entry whose time
         # has passed is worth nothing, so a sweep (not eviction) bounds it.
         self._tats: dict[str, float] = {}
@@ -162,6 +164,23 @@ class MemoryCache:
         return _new_decision(RateDecision, (True, 0.0, int(slack / interval + 1e-9)))
 
     # --- lifecycle -----------------------------------------------------------------------
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """Hand the message to this process's listeners."""
+        for prefix, queue in self._listeners:
+            if channel.startswith(prefix):
+                queue.put_nowait((channel, message))
+
+    async def listen(self, channel_prefix: str) -> AsyncIterator[tuple[str, bytes]]:
+        """Messages published in this process (the embedded cache is one process)."""
+        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        entry = (channel_prefix, queue)
+        self._listeners.append(entry)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._listeners.remove(entry)
 
     async def ping(self) -> None:
         """Always reachable: it is this process."""

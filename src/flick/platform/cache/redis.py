@@ -5,7 +5,7 @@ several deployments (and tests can isolate themselves)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -45,6 +45,9 @@ SCAN_BATCH = 1000
 _GLOB_SPECIAL = re.compile(r"[\\*?\[\]]")
 MAX_CONNECTIONS = 64  # per process; Redis itself is single-threaded, more only queue there
 POOL_WAIT_S = 10.0
+
+
+LISTEN_POLL_S = 1.0  # how long one wait for a published message blocks before looping
 
 
 class RedisCache:
@@ -172,6 +175,24 @@ class RedisCache:
         if batch:
             deleted += int(await self.client.delete(*batch))
         return deleted
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """PUBLISH (channels carry the cache's prefix, like keys)."""
+        await self.client.publish(self._k(channel), message)
+
+    async def listen(self, channel_prefix: str) -> AsyncIterator[tuple[str, bytes]]:
+        """PSUBSCRIBE to `<prefix><channel_prefix>*` on a connection of its own."""
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        pattern = _GLOB_SPECIAL.sub(r"\\\g<0>", self._k(channel_prefix)) + "*"
+        await pubsub.psubscribe(pattern)
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=LISTEN_POLL_S)
+                if message is not None and message["type"] == "pmessage":
+                    channel = message["channel"].decode().removeprefix(self.prefix)
+                    yield channel, message["data"]
+        finally:
+            await pubsub.aclose()
 
     async def ping(self) -> None:
         """PING."""
