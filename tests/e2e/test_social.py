@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from flick.bootstrap import Container
+from flick.ingest.events import VideoReady
 from flick.platform.bus import Event
 from flick.social.consumers import CounterAggregator, run_counters
 
@@ -197,15 +198,20 @@ async def test_counts_follow_the_events_through_the_bus(
             await people.call(who, "POST", f"/api/v1/videos/{video}/comments", json={"text": "x"})
         await people.call("cid", "DELETE", f"/api/v1/videos/{video}/like")
         await people.call("bob", "POST", f"/api/v1/videos/{video}/share")
-        wanted = {"likes": 1, "comments": 2, "shares": 1, "views": 0}
+        ready = VideoReady(video, ana, "", [], 1.0, 0.0).to_event()
+        await services.bus.publish("video", [ready, ready])  # a redelivery counts once
+        wanted = (
+            {"likes": 1, "comments": 2, "shares": 1, "views": 0},
+            {"followers": 2, "following": 0, "videos": 1, "likes": 1},
+        )
+        seen: tuple[object, object] = ({}, {})
         async with asyncio.timeout(10):
-            while True:  # eventually consistent: poll until the aggregator has caught up
-                counts = (await people.client.get(f"/api/v1/videos/{video}")).json()["counts"]
-                if counts == wanted:
-                    break
+            while seen != wanted:  # eventually consistent: poll until the aggregator caught up
                 await asyncio.sleep(0.05)
-        profile = (await people.client.get("/api/v1/users/ana")).json()
-        assert profile["counts"] == {"followers": 2, "following": 0, "videos": 0, "likes": 1}
+                seen = (
+                    (await people.client.get(f"/api/v1/videos/{video}")).json()["counts"],
+                    (await people.client.get("/api/v1/users/ana")).json()["counts"],
+                )
         me = (await people.call("bob", "GET", "/api/v1/me")).json()
         assert me["counts"]["following"] == 1
     finally:

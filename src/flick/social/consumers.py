@@ -1,6 +1,6 @@
-"""Counter aggregation: consumes `interaction` and `graph` and keeps likes, comments and shares
-per video, and followers, following and likes received per user (DESIGN.md section 4: the
-eventually consistent tier).
+"""Counter aggregation: consumes `interaction`, `graph` and `video` and keeps likes, comments
+and shares per video, and followers, following, videos and likes received per user
+(DESIGN.md section 4: the eventually consistent tier).
 
 Each event becomes membership changes ("user U likes video V as of version n"). A batch from
 the bus is grouped by the shard of the counted entity and written in one transaction per
@@ -17,6 +17,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from flick.ingest.events import DELETED as VIDEO_DELETED
+from flick.ingest.events import READY as VIDEO_READY
+from flick.ingest.events import TOPIC as VIDEO
 from flick.platform.bus import Bus, Event, Message
 from flick.platform.bus.consumer import run_consumer
 from flick.platform.cache import Cache
@@ -53,6 +56,13 @@ class Change(NamedTuple):
 def changes_of(event: Event) -> list[Change]:
     """The membership changes an event stands for (none for events that count nothing)."""
     p = event.payload
+    if event.type in (VIDEO_READY, VIDEO_DELETED):
+        # Ingest's events carry no version; their time orders them (a delete comes long
+        # after the video was ready, and a redelivery has the same time).
+        version, present = round(event.ts * 1_000_000), event.type == VIDEO_READY
+        return [Change(int(p["owner_id"]), "videos", int(p["video_id"]), version, present)]
+    if "actor_id" not in p:
+        return []
     actor, version = int(p["actor_id"]), int(p["version"])
     if event.type in (LIKED, UNLIKED):
         also = (int(p["owner_id"]), "likes")  # a video is on its creator's shard
@@ -111,6 +121,6 @@ async def run_counters(aggregator: CounterAggregator, bus: Bus, stop: asyncio.Ev
     await asyncio.gather(
         *(
             run_consumer(bus, topic, group=GROUP, handler=aggregator.handle, stop=stop)
-            for topic in (INTERACTION, GRAPH)
+            for topic in (INTERACTION, GRAPH, VIDEO)
         )
     )
