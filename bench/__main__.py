@@ -13,6 +13,7 @@ BENCHMARKS = {
     "http": "bench.http_me",
     "ladder": "bench.ladder",
     "tus_ingest": "bench.tus_ingest",
+    "likes": "bench.likes",
 }
 
 
