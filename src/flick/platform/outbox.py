@@ -103,7 +103,7 @@ class OutboxRelay:
 
     async def relay_once(self, engine: AsyncEngine) -> int:
         """Publish and delete one batch of one database's outbox; returns its size."""
-        async with engine.begin() as conn:
+        async with self.db.begin(engine) as conn:
             rows = (
                 await conn.execute(
                     select(outbox.c.seq, outbox.c.topic, outbox.c.event)

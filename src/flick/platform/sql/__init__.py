@@ -8,6 +8,7 @@ Services never commit: the request or consumer that calls them owns the transact
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -103,6 +104,13 @@ class Database:
     def __init__(self, shard_map: ShardMap, *, pool_size: int = 10) -> None:
         self.shard_map = shard_map
         self._engines = {url: _make_engine(url, pool_size=pool_size) for url in shard_map.urls}
+        # SQLite has one writer: writers of this process queue here rather than in SQLite's
+        # busy handler, which sleeps in growing steps and took likes to 1.6 s at p99.
+        self._writers = {
+            engine: asyncio.Lock()
+            for engine in self._engines.values()
+            if engine.dialect.name == "sqlite"
+        }
 
     def engine_for_shard(self, shard: int) -> AsyncEngine:
         """The engine of the database that owns a logical shard."""
@@ -124,7 +132,19 @@ class Database:
     @asynccontextmanager
     async def transaction(self, shard: int) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction on the shard's database; commits on success."""
-        async with self.engine_for_shard(shard).begin() as conn:
+        async with self.begin(self.engine_for_shard(shard)) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def begin(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """A transaction on one engine, queued behind this process's other writers on
+        SQLite."""
+        lock = self._writers.get(engine)
+        if lock is None:
+            async with engine.begin() as conn:
+                yield conn
+            return
+        async with lock, engine.begin() as conn:
             yield conn
 
     @asynccontextmanager
