@@ -4,8 +4,9 @@ waits until the aggregated counters add up to exactly the likes sent (the drain)
 
     .venv/bin/python -m bench.likes [--seconds 10] [--users 400] [--videos 100]
 
-Reports the HTTP rate (wrk), and the end-to-end rate: likes / (time from the first request
-until the counters are exact).
+Reports the HTTP rate (wrk), the end-to-end rate: likes / (time from the first request until
+the counters are exact), and then, one like at a time, the time from sending a like to its
+notification on the creator's WebSocket (p50, p99 of 200).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import argparse
 import asyncio
 import json
 import re
+import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 from sqlalchemy import func, select
 from tests.e2e.conftest import ready_video
@@ -106,6 +109,28 @@ def drain(data_dir: Path, videos: list[int], *, timeout_s: float = 120) -> tuple
     return stored, counted, False
 
 
+async def socket_latencies(
+    url: str, users: list[tuple[str, int]], video: int, *, samples: int
+) -> list[float]:
+    """Seconds from sending a like to its notification arriving on the creator's socket
+    (users[0] owns `video`), one like at a time, each by another user."""
+    creator_token = users[0][0]
+    ws_url = f"{url.replace('http', 'ws')}/api/v1/notifications/ws?token={creator_token}"
+    latencies = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as socket:
+        await asyncio.sleep(0.5)  # the subscription is live
+        async with httpx.AsyncClient(base_url=url) as http:
+            for token, _ in users[1 : samples + 1]:
+                sent = time.perf_counter()
+                headers = {"Authorization": f"Bearer {token}"}
+                response = await http.post(f"/api/v1/videos/{video}/like", headers=headers)
+                response.raise_for_status()
+                await asyncio.wait_for(socket.receive(), timeout=10)
+                latencies.append(time.perf_counter() - sent)
+                await asyncio.sleep(0.02)
+    return latencies
+
+
 def run_wrk(url: str, script: Path, seconds: int) -> dict[str, Any]:
     command = ["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-s", str(script), url]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -143,11 +168,20 @@ def main() -> None:
             # so the likes table is the truth the counters must reach.
             stored, counted, exact = drain(data_dir, videos)
             drained = time.monotonic() - started
+            # videos[90] belongs to users[0] (owners rotate over the first 10) and wrk's
+            # pairs never reached it: every like below is new.
+            samples = asyncio.run(socket_latencies(server.url, users, videos[90], samples=200))
         finally:
             server.stop()
     result = {**http, "likes_stored": stored, "likes_counted": counted, "drained_s": drained}
     result["end_to_end_per_s"] = stored / drained
     result["counts_exact"] = exact
+    ordered = sorted(samples)
+    result["socket_ms"] = {
+        "samples": len(ordered),
+        "p50": 1000 * statistics.median(ordered),
+        "p99": 1000 * ordered[min(len(ordered) - 1, round(0.99 * len(ordered)))],
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
