@@ -7,26 +7,19 @@ hot-route table (`FAST_ROUTES`); the FastAPI route documents it and serves the s
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from flick.accounts.schemas import LoginIn, ProfilePatch, SignedInOut, SignupIn, UserOut
-from flick.gateway.deps import authenticate_scope, client_address, container, current_user_id
+from flick.gateway.deps import authenticate_scope, client_address, container
 from flick.gateway.edge import FastRoute, Scope, bearer_token
-from flick.gateway.problems import PROBLEM_TYPE
+from flick.gateway.routes import PROBLEM, CurrentUser, json_response, problems
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
-CurrentUser = Annotated[int, Depends(current_user_id)]
-PROBLEM = {"content": {PROBLEM_TYPE: {}}, "description": "problem+json"}
-ERRORS: dict[int | str, dict[str, Any]] = {code: PROBLEM for code in (400, 401, 413, 422, 429)}
-
-
-def json_response(body: bytes, status_code: int = 200) -> Response:
-    """Already-encoded JSON."""
-    return Response(body, status_code=status_code, media_type="application/json")
+ERRORS = problems(400, 401, 413, 422, 429)
 
 
 async def counted(services: Any, user_json: bytes) -> bytes:

@@ -9,28 +9,22 @@ or DELETE may POST with `X-HTTP-Method-Override` (tus-js-client's option).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from flick.gateway.deps import container, current_user_id, optional_user_id, path_id
-from flick.gateway.problems import PROBLEM_TYPE
+from flick.gateway.deps import container, path_id
+from flick.gateway.routes import PROBLEM, CurrentUser, OptionalUser, json_of, problems
 from flick.ingest import tus
 from flick.ingest.schemas import PublishIn, VideoOut
 from flick.ingest.uploads import ClientGone
 from flick.platform.errors import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["videos"])
-CurrentUser = Annotated[int, Depends(current_user_id)]
-OptionalUser = Annotated[int | None, Depends(optional_user_id)]
-PROBLEM = {"content": {PROBLEM_TYPE: {}}, "description": "problem+json"}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: PROBLEM for code in (400, 401, 404, 409, 410, 413, 415, 422, 429)
-}
-UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 412: PROBLEM, 460: PROBLEM}
+ERRORS = problems(400, 401, 404, 409, 410, 413, 415, 422, 429)
+UPLOAD_ERRORS = problems(400, 401, 404, 409, 410, 412, 413, 415, 422, 429, 460)
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -159,7 +153,7 @@ async def _video_response(
             "liked": video_id in await social.liked_among(viewer_id, [video_id]),
             "following": await social.is_following(viewer_id, creator_id),
         }
-    return Response(orjson.dumps(video), status_code=status_code, media_type="application/json")
+    return json_of(video, status_code)
 
 
 @router.post("/videos", status_code=202, response_model=VideoOut, responses=ERRORS)

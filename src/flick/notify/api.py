@@ -1,23 +1,18 @@
-"""HTTP routes of the notify domain (the WebSocket push is still to come)."""
+"""HTTP routes of the notify domain: the list, the unread count, and the live WebSocket."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-import orjson
-from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
 from starlette.responses import Response
 
-from flick.gateway.deps import container, current_user_id
-from flick.gateway.problems import PROBLEM_TYPE
+from flick.gateway.deps import container
+from flick.gateway.routes import CurrentUser, Cursor, Limit, json_of, page_response, problems
 from flick.platform.errors import DomainError
-from flick.social.model import parse_cursor
+from flick.platform.paging import parse_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 WS_UNAUTHENTICATED = 4401  # WebSocket close codes 4000-4999 are the application's: 4xx + 4000
-CurrentUser = Annotated[int, Depends(current_user_id)]
-PROBLEM = {"content": {PROBLEM_TYPE: {}}, "description": "problem+json"}
-ERRORS: dict[int | str, dict[str, Any]] = {code: PROBLEM for code in (401, 422, 429)}
+ERRORS = problems(401, 422, 429)
 
 
 @router.websocket("/notifications/ws")
@@ -45,20 +40,19 @@ async def live_notifications(websocket: WebSocket, token: str = "") -> None:
 async def list_notifications(
     request: Request,
     me: CurrentUser,
-    cursor: Annotated[str | None, Query(max_length=24)] = None,
-    limit: Annotated[int, Query()] = 20,
+    cursor: Cursor = None,
+    limit: Limit = 20,
 ) -> Response:
     """Your notifications, newest first; likes of one video grouped while unread."""
     page = await container(request).notifications.list(me, cursor=parse_cursor(cursor), limit=limit)
-    body = {"items": page.items, "next_cursor": page.next_cursor}
-    return Response(orjson.dumps(body), media_type="application/json")
+    return page_response(page.items, page.next_cursor)
 
 
 @router.get("/notifications/unread", responses=ERRORS)
 async def unread(request: Request, me: CurrentUser) -> Response:
     """How many notifications you have not read: `{count}`."""
     count = await container(request).notifications.unread(me)
-    return Response(orjson.dumps({"count": count}), media_type="application/json")
+    return json_of({"count": count})
 
 
 @router.post("/notifications/read", status_code=204, responses=ERRORS)

@@ -14,9 +14,9 @@ from flick.notify.model import Notification
 from flick.platform.cache import Cache
 from flick.platform.ids import new_id, shard_of
 from flick.platform.outbox import first_delivery
+from flick.platform.paging import Page, next_cursor, page_limit
 from flick.platform.sql import Database
-from flick.social.model import page_limit
-from flick.social.service import Page, Social
+from flick.social.service import Social
 
 CONSUMER = "notify"
 VERBS = {
@@ -74,7 +74,7 @@ class Notifications:
         async with self.db.read(shard_of(user_id)) as conn:
             found = await repo.list_for(conn, user_id, before=cursor, limit=limit)
         items = [await self._view(n) for n in found]
-        return Page(items, str(found[-1].id) if len(found) == limit else None)
+        return Page(items, next_cursor([n.id for n in found], limit))
 
     async def unread(self, user_id: int) -> int:
         async with self.db.read(shard_of(user_id)) as conn:

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from flick.gateway.deps import container, current_user_id, path_id
-from flick.gateway.problems import PROBLEM_TYPE
-from flick.social.model import parse_cursor
+from flick.gateway.deps import container, path_id
+from flick.gateway.routes import CurrentUser, Cursor, Limit, json_of, page_response, problems
+from flick.platform.paging import Page, parse_cursor
 from flick.social.schemas import CommentIn, CommentOut, CommentPage, ShareOut, UserPage
-from flick.social.service import Page
 
 router = APIRouter(prefix="/api/v1", tags=["social"])
-CurrentUser = Annotated[int, Depends(current_user_id)]
-PROBLEM = {"content": {PROBLEM_TYPE: {}}, "description": "problem+json"}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: PROBLEM for code in (400, 401, 403, 404, 409, 422, 429)
-}
-Cursor = Annotated[str | None, Query(max_length=24)]
-Limit = Annotated[int, Query()]
-
-
-def _json(body: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+ERRORS = problems(400, 401, 403, 404, 409, 422, 429)
 
 
 def _page(page: Page) -> Response:
-    return _json({"items": page.items, "next_cursor": page.next_cursor})
+    return page_response(page.items, page.next_cursor)
 
 
 @router.post("/users/{user_id}/follow", status_code=204, responses=ERRORS)
@@ -115,7 +101,7 @@ async def post_comment(
     comment = await container(request).social.comment(
         me, path_id(video_id, "video"), text=body.text
     )
-    return _json(comment, 201)
+    return json_of(comment, 201)
 
 
 @router.delete("/videos/{video_id}/comments/{comment_id}", status_code=204, responses=ERRORS)
@@ -133,4 +119,4 @@ async def share(video_id: str, request: Request, me: CurrentUser) -> Response:
     """Record a share; answers the link to pass on."""
     vid = path_id(video_id, "video")
     share_id = await container(request).social.share(me, vid)
-    return _json({"url": f"{str(request.base_url).rstrip('/')}/v/{vid}?share={share_id}"}, 201)
+    return json_of({"url": f"{str(request.base_url).rstrip('/')}/v/{vid}?share={share_id}"}, 201)

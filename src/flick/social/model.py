@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from flick.platform.errors import Conflict, Forbidden, InvalidInput
 
 COMMENT_MAX = 1000  # characters; longer is an essay, not a comment
-PAGE_MAX = 100  # items per list page
 
 
 class Blocked(Forbidden):
@@ -49,18 +48,3 @@ def clean_comment(text: str) -> str:
     if any(unicodedata.category(ch) == "Cc" and ch != "\n" for ch in cleaned):
         raise InvalidInput("a comment may not hold control characters", field="text")
     return cleaned
-
-
-def page_limit(limit: int) -> int:
-    if not 1 <= limit <= PAGE_MAX:
-        raise InvalidInput(f"limit is between 1 and {PAGE_MAX}", field="limit")
-    return limit
-
-
-def parse_cursor(cursor: str | None) -> int | None:
-    """Cursors are the last item's id (or time key) as a decimal string."""
-    if cursor is None or cursor == "":
-        return None
-    if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 20:
-        raise InvalidInput("cursor is not one this server gave out", field="cursor")
-    return int(cursor)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -16,6 +15,7 @@ from flick.platform.cache import Cache
 from flick.platform.errors import Forbidden, NotFound
 from flick.platform.ids import new_id, shard_of
 from flick.platform.outbox import record_event
+from flick.platform.paging import Page, next_cursor, page_limit
 from flick.platform.sql import Database
 from flick.social import repository as repo
 from flick.social.consumers import counts_key
@@ -32,17 +32,9 @@ from flick.social.events import (
     UNLIKED,
     social_event,
 )
-from flick.social.model import Blocked, Comment, SelfAction, clean_comment, page_limit
+from flick.social.model import Blocked, Comment, SelfAction, clean_comment
 
 COUNTS_CACHE_TTL = 60.0  # the aggregator deletes a moved count at once; this bounds misses
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a list and the cursor of the next (None at the end)."""
-
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 class Social:
@@ -125,7 +117,7 @@ class Social:
         async with self.db.read(shard_of(user_id)) as conn:
             edges = await repo.list_edges(conn, table, user_id, before=cursor, limit=limit)
         items = [orjson.loads(await self.accounts.user_json(other)) for other, _ in edges]
-        return Page(items, str(edges[-1][1]) if len(edges) == limit else None)
+        return Page(items, next_cursor([edge_id for _, edge_id in edges], limit))
 
     # --- likes, comments, shares ---------------------------------------------------------
 
@@ -186,7 +178,7 @@ class Social:
         async with self.db.read(shard_of(video_id)) as conn:
             found = await repo.list_comments(conn, video_id, before=cursor, limit=limit)
         items = [await self._comment_view(comment) for comment in found]
-        return Page(items, str(found[-1].id) if len(found) == limit else None)
+        return Page(items, next_cursor([comment.id for comment in found], limit))
 
     async def share(self, user_id: int, video_id: int) -> int:
         """Record a share; returns its id (the share link carries it)."""
