@@ -34,6 +34,7 @@ FastRoute = Callable[[Scope], Awaitable[tuple[int, bytes]]]
 
 UNLIMITED_BODY_PREFIXES = ("/api/v1/uploads",)  # tus chunks have their own, larger limit
 JSON_HEADERS = [(b"content-type", b"application/json")]
+MAX_INSTANCE_CHARS = 200  # a problem names the path it answers, not a megabyte of it
 _request_numbers = itertools.count()
 _process_tag = os.urandom(4).hex()
 
@@ -88,7 +89,7 @@ class Edge:
                 await self.limiter.check_address(self.client_address(scope))
             status, body = await fast(scope)
         except DomainError as error:
-            await _send_problem(send, scope, error, extra_headers=[tag])
+            await send_problem(send, scope, error, extra_headers=[tag])
             return error.status
         await _send_bytes(send, status, body, [*JSON_HEADERS, tag])
         return status
@@ -100,7 +101,7 @@ class Edge:
                     await self.limiter.check_address(self.client_address(scope))
                 receive = await self._limit_body(scope, receive)
         except DomainError as error:
-            await _send_problem(send, scope, error)
+            await send_problem(send, scope, error)
             return "rejected"
         for prefix, app in self.prefix_apps.items():
             if scope["path"].startswith(prefix):
@@ -199,14 +200,16 @@ async def _send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_problem(
+async def send_problem(
     send: Send,
     scope: Scope,
     error: DomainError,
     *,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    body = domain_error_body(error, instance=scope["path"], request_id=scope["state"]["request_id"])
+    """Answer a raw ASGI request (one the edge has tagged) with the error's problem+json."""
+    instance = scope["path"][:MAX_INSTANCE_CHARS]
+    body = domain_error_body(error, instance=instance, request_id=scope["state"]["request_id"])
     headers = [(b"content-type", PROBLEM_TYPE.encode())]
     headers += [(k.encode(), v.encode()) for k, v in problem_headers(error).items()]
     headers += extra_headers or []

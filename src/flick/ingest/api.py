@@ -164,7 +164,7 @@ async def publish_video(body: PublishIn, request: Request, user_id: CurrentUser)
     video = await services.videos.publish(
         user_id, upload_id=int(body.upload_id), caption=body.caption
     )
-    view = await services.videos.view(video.id)
+    view = await services.videos.describe(video)
     return await _video_response(request, view, viewer_id=user_id, status_code=202)
 
 

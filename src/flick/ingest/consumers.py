@@ -28,7 +28,7 @@ from typing import Any
 from flick import media
 from flick.ingest import repository as repo
 from flick.ingest.events import TOPIC, UPLOADED
-from flick.ingest.model import Asset, VideoStatus, asset_prefix, media_key
+from flick.ingest.model import MEDIA_TYPES, Asset, VideoStatus, asset_prefix, media_key
 from flick.ingest.service import Videos
 from flick.ingest.uploads import Uploads
 from flick.platform.blobs import BlobStore
@@ -42,12 +42,6 @@ log = logging.getLogger(__name__)
 GROUP = "ingest.transcode"
 PROGRESS_EVERY_S = 0.5  # how often a job writes its percentage
 TRUNCATED_RATIO = 0.9  # output shorter than this share of the probed length: the file is cut
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
-    ".jpg": "image/jpeg",
-}
 HEVC_PENDING, HEVC_DONE, HEVC_SKIPPED, HEVC_FAILED = "pending", "done", "skipped", "failed"
 
 
@@ -236,13 +230,13 @@ class TranscodeWorker:
         files.sort(key=lambda p: p.suffix == ".m3u8")  # stable: playlists last
         for path in files:
             key = media_key(sha256, path.relative_to(out).as_posix())
-            content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+            content_type = MEDIA_TYPES.get(path.suffix[1:], "application/octet-stream")
             await self.blobs.put_file(key, path, content_type=content_type)
 
     async def _publish_master(self, sha256: str, renditions: list[media.Rendition]) -> None:
         playlist = media.master_playlist(renditions).encode()
         key = media_key(sha256, "master.m3u8")
-        await self.blobs.put(key, playlist, content_type=CONTENT_TYPES[".m3u8"])
+        await self.blobs.put(key, playlist, content_type=MEDIA_TYPES["m3u8"])
 
     async def _fail(self, sha256: str, reason: str) -> None:
         log.info("asset %s failed: %s", sha256, reason)

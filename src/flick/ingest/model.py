@@ -138,6 +138,15 @@ def clean_caption(caption: str) -> str:
     return text
 
 
+# What each served media file is, by extension (stored with the blob, sent by /media).
+MEDIA_TYPES = {
+    "m3u8": "application/vnd.apple.mpegurl",
+    "m4s": "video/iso.segment",
+    "mp4": "video/mp4",
+    "jpg": "image/jpeg",
+}
+
+
 def asset_prefix(sha256: str) -> str:
     """Where an asset's blobs live: `assets/<sha256>/`."""
     return f"assets/{sha256}/"

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from flick.accounts.service import Accounts
 from flick.ingest import repository as repo
 from flick.ingest.events import TOPIC, VideoDeleted, VideoFailed, VideoReady, VideoUploaded
@@ -180,18 +182,14 @@ class Videos:
 
     async def view(self, video_id: int) -> dict[str, Any]:
         """The API's `video` object."""
-        video = await self.get(video_id)
+        return await self.describe(await self.get(video_id))
+
+    async def describe(self, video: Video) -> dict[str, Any]:
+        """The API's `video` object for a video already read."""
         asset = await self.asset(video.asset)
-        creator = await self.accounts.get_user(video.owner_id)
-        return video_view(
-            video,
-            asset,
-            creator={
-                "id": str(creator.id),
-                "username": creator.username,
-                "display_name": creator.display_name,
-            },
-        )
+        creator = orjson.loads(await self.accounts.user_json(video.owner_id))  # cached
+        fields = ("id", "username", "display_name")
+        return video_view(video, asset, creator={k: creator[k] for k in fields})
 
     async def asset_for_media(self, video_id: int) -> str | None:
         """The asset hash behind `/media/<video_id>/...`, if the video is ready."""

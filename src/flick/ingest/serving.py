@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope, Send
 
-from flick.gateway.edge import header
-from flick.gateway.problems import PROBLEM_TYPE, domain_error_body
-from flick.ingest.model import media_key
+from flick.gateway.edge import header, send_problem
+from flick.ingest.model import MEDIA_TYPES, media_key
 from flick.platform.blobs import BlobInfo, BlobNotFound
 from flick.platform.errors import DomainError, NotFound
 
@@ -37,12 +36,6 @@ CACHE_CONTROL = {
     "m3u8": "public, max-age=300",
 }
 MASTER_CACHE_CONTROL = "public, max-age=10"  # HEVC joins the master after `ready`
-CONTENT_TYPES = {
-    "m3u8": "application/vnd.apple.mpegurl",
-    "m4s": "video/iso.segment",
-    "mp4": "video/mp4",
-    "jpg": "image/jpeg",
-}
 STREAM_CHUNK = 1 << 18
 
 
@@ -72,7 +65,7 @@ class MediaFiles:
         try:
             await self._serve(scope, send)
         except DomainError as error:
-            await _send_problem(scope, send, error)
+            await send_problem(send, scope, error, extra_headers=_problem_headers(error))
 
     async def _serve(self, scope: Scope, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
@@ -105,7 +98,7 @@ class MediaFiles:
 def _headers(info: BlobInfo, *, kind: str, master: bool) -> list[tuple[bytes, bytes]]:
     cache_control = MASTER_CACHE_CONTROL if master else CACHE_CONTROL[kind]
     return [
-        (b"content-type", CONTENT_TYPES[kind].encode()),
+        (b"content-type", MEDIA_TYPES[kind].encode()),
         (b"etag", info.etag.encode()),
         (b"cache-control", cache_control.encode()),
         (b"accept-ranges", b"bytes"),
@@ -154,11 +147,7 @@ async def _stream(send: Send, services: Container, key: str, start: int, end: in
     await send({"type": "http.response.body", "body": b""})
 
 
-async def _send_problem(scope: Scope, send: Send, error: DomainError) -> None:
-    request_id = scope.get("state", {}).get("request_id", "")
-    body = domain_error_body(error, instance=scope["path"][:200], request_id=request_id)
-    headers = [(b"content-type", PROBLEM_TYPE.encode())]
+def _problem_headers(error: DomainError) -> list[tuple[bytes, bytes]]:
     if isinstance(error, BadRange):
-        headers.append((b"content-range", f"bytes */{error.size}".encode()))
-    await _start(send, error.status, headers)
-    await send({"type": "http.response.body", "body": body})
+        return [(b"content-range", f"bytes */{error.size}".encode())]
+    return []
