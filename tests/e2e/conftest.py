@@ -73,3 +73,23 @@ async def ready_video(services: Container, owner_id: int, *, sha256: str = "ab" 
     async with services.db.transaction(shard_of(video.id)) as conn:
         await ingest_repo.insert_video(conn, video)
     return video.id
+
+
+async def tus_upload(client: httpx.AsyncClient, token: str, data: bytes, *, chunk: int) -> str:
+    """Upload `data` through tus in PATCHes of `chunk` bytes; returns the upload id."""
+    tus = {"Tus-Resumable": "1.0.0", **auth(token)}
+    created = await client.post("/api/v1/uploads", headers={**tus, "Upload-Length": str(len(data))})
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    for at in range(0, len(data), chunk):
+        response = await client.patch(
+            location,
+            content=data[at : at + chunk],
+            headers={
+                **tus,
+                "Upload-Offset": str(at),
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        assert response.status_code == 204, response.text
+    return str(location.rsplit("/", 1)[1])

@@ -19,11 +19,10 @@ from flick.ingest.consumers import TranscodeWorker, run_transcoder
 from flick.media.clips import make_clip
 from flick.migrations import upgrade_all
 
-from .conftest import auth, embedded_settings, signup
+from .conftest import auth, embedded_settings, signup, tus_upload
 
 pytestmark = pytest.mark.slow
 TUS = {"Tus-Resumable": "1.0.0"}
-CHUNK = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 class World:
@@ -32,21 +31,8 @@ class World:
     def __init__(self, services: Container, client: httpx.AsyncClient, worker: TranscodeWorker):
         self.services, self.client, self.worker = services, client, worker
 
-    async def upload(self, token: str, data: bytes, *, chunk: int = 1 << 20) -> str:
-        created = await self.client.post(
-            "/api/v1/uploads",
-            headers={**TUS, **auth(token), "Upload-Length": str(len(data))},
-        )
-        assert created.status_code == 201, created.text
-        location = created.headers["location"]
-        for at in range(0, len(data), chunk):
-            response = await self.client.patch(
-                location,
-                content=data[at : at + chunk],
-                headers={**CHUNK, **auth(token), "Upload-Offset": str(at)},
-            )
-            assert response.status_code == 204, response.text
-        return str(location.rsplit("/", 1)[1])
+    async def upload(self, token: str, data: bytes) -> str:
+        return await tus_upload(self.client, token, data, chunk=1 << 20)
 
     async def publish(self, token: str, data: bytes, caption: str = "") -> dict[str, Any]:
         upload_id = await self.upload(token, data)

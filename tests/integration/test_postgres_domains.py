@@ -15,9 +15,7 @@ from flick.gateway.app import build_app
 from flick.migrations import upgrade_all
 from flick.platform.ids import shard_of
 
-from ..e2e.conftest import auth, embedded_settings, signup, user_id
-
-TUS = {"Tus-Resumable": "1.0.0"}
+from ..e2e.conftest import auth, embedded_settings, signup, tus_upload, user_id
 
 
 @pytest.fixture
@@ -32,27 +30,6 @@ async def client(tmp_path, make_postgres_database) -> AsyncIterator[httpx.AsyncC
             yield http
     finally:
         await services.close()
-
-
-async def upload(client: httpx.AsyncClient, token: str, data: bytes) -> str:
-    created = await client.post(
-        "/api/v1/uploads", headers={**TUS, **auth(token), "Upload-Length": str(len(data))}
-    )
-    location = created.headers["location"]
-    for at in (0, len(data) // 2):
-        end = len(data) if at else len(data) // 2
-        patched = await client.patch(
-            location,
-            content=data[at:end],
-            headers={
-                **TUS,
-                **auth(token),
-                "Upload-Offset": str(at),
-                "Content-Type": "application/offset+octet-stream",
-            },
-        )
-        assert patched.status_code == 204, patched.text
-    return str(location.rsplit("/", 1)[1])
 
 
 User = tuple[str, int, str]  # token, id, username
@@ -83,7 +60,8 @@ async def test_publish_follow_like_comment_across_shards(client: httpx.AsyncClie
     data = os.urandom(50_000)
     published = []
     for token in (ana_token, bob_token):  # the same bytes twice: one asset, two references
-        body = {"upload_id": await upload(client, token, data), "caption": "#same"}
+        upload_id = await tus_upload(client, token, data, chunk=len(data) // 2)
+        body = {"upload_id": upload_id, "caption": "#same"}
         response = await client.post("/api/v1/videos", json=body, headers=auth(token))
         assert response.status_code == 202, response.text
         published.append(response.json())
