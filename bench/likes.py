@@ -2,11 +2,12 @@
 to `flick serve` (API, relay and worker in one process) under 64 connections; then the bench
 waits until the aggregated counters add up to exactly the likes sent (the drain).
 
-    .venv/bin/python -m bench.likes [--seconds 10] [--users 400] [--videos 100]
+    .venv/bin/python -m bench.likes [--seconds 10] [--users 1000] [--videos 100]
 
 Reports the HTTP rate (wrk), the end-to-end rate: likes / (time from the first request until
-the counters are exact), and then, one like at a time, the time from sending a like to its
-notification on the creator's WebSocket (p50, p99 of 200).
+the counters are exact), and the time from sending a like to its notification on the
+creator's WebSocket (p50, p99 of 200 likes sent one at a time), both while wrk's load runs
+and afterwards on the idle server.
 """
 
 from __future__ import annotations
@@ -33,14 +34,17 @@ from flick.platform.settings import Settings
 from flick.social import repository as social_repo
 
 RESULTS = Path("var/bench/likes.json")
+OWNERS = 10  # videos are spread over the first ten users
+SOCKET_SAMPLES = 200  # likes timed to the socket, idle and under load each
 LIFTED = "1000000"  # rate limits are not under test here
 LUA = """
 tokens = {%s}
 videos = {%s}
 counter = 0
 request = function()
-  local user = counter %% #tokens
-  local video = math.floor(counter / #tokens) %% #videos
+  -- consecutive requests like different videos, as a crowd double-tapping through feeds does
+  local video = counter %% #videos
+  local user = math.floor(counter / #videos) %% #tokens
   counter = counter + 1
   return wrk.format("POST", "/api/v1/videos/" .. videos[video + 1] .. "/like",
     {["Authorization"] = "Bearer " .. tokens[user + 1]})
@@ -110,78 +114,117 @@ def drain(data_dir: Path, videos: list[int], *, timeout_s: float = 120) -> tuple
 
 
 async def socket_latencies(
-    url: str, users: list[tuple[str, int]], video: int, *, samples: int
+    url: str,
+    creator_token: str,
+    likers: list[str],
+    video: int,
+    *,
+    pause_s: float,
+    until: float = float("inf"),
 ) -> list[float]:
-    """Seconds from sending a like to its notification arriving on the creator's socket
-    (users[0] owns `video`), one like at a time, each by another user."""
-    creator_token = users[0][0]
+    """Seconds from sending a like to its notification arriving on the creator's socket,
+    one like at a time, each by another user (the video is fresh: every like is new), until
+    the likers run out or the monotonic clock passes `until`."""
     ws_url = f"{url.replace('http', 'ws')}/api/v1/notifications/ws?token={creator_token}"
     latencies = []
     async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as socket:
         await asyncio.sleep(0.5)  # the subscription is live
-        async with httpx.AsyncClient(base_url=url) as http:
-            for token, _ in users[1 : samples + 1]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            for token in likers:
+                if time.monotonic() > until:
+                    break
                 sent = time.perf_counter()
                 headers = {"Authorization": f"Bearer {token}"}
                 response = await http.post(f"/api/v1/videos/{video}/like", headers=headers)
                 response.raise_for_status()
                 await asyncio.wait_for(socket.receive(), timeout=10)
                 latencies.append(time.perf_counter() - sent)
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(pause_s)
     return latencies
 
 
-def run_wrk(url: str, script: Path, seconds: int) -> dict[str, Any]:
+def start_wrk(url: str, script: Path, seconds: int) -> subprocess.Popen[str]:
     command = ["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    if re.search(r"Non-2xx or 3xx responses: (\d+)", out):
-        raise SystemExit(f"wrk saw error responses; the figures would lie:\n{out}")
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+def wrk_result(wrk: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = wrk.communicate()
+    if wrk.returncode or re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        raise SystemExit(f"wrk failed or saw error responses; the figures would lie:\n{out}")
     return {
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": re.search(r"50%\s+(\S+)", out).group(1),  # type: ignore[union-attr]
         "p99": re.search(r"99%\s+(\S+)", out).group(1),  # type: ignore[union-attr]
     }
+
+
+def percentiles_ms(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "samples": len(ordered),
+        "p50": 1000 * statistics.median(ordered),
+        "p99": 1000 * ordered[min(len(ordered) - 1, round(0.99 * len(ordered)))],
+    }
+
+
+def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    data_dir = scratch / "data"
+    server = FlickProcess("all", env=env_for(data_dir), log=scratch / "server.log")
+    server.start().wait_ready()
+    try:
+        users = sign_up(server.url, args.users)
+        owners = [uid for _, uid in users[:OWNERS]]
+        # Two more videos than wrk likes, fresh for the socket timings (idle, under load).
+        videos = asyncio.run(make_videos(data_dir, owners, args.videos + 2))
+        liked, idle_video, loaded_video = videos[:-2], videos[-2], videos[-1]
+        creator = {v: users[n % OWNERS][0] for n, v in enumerate(videos)}
+        likers = [token for token, _ in users[OWNERS : OWNERS + SOCKET_SAMPLES]]
+        script = scratch / "likes.lua"
+        tokens = ",".join(f'"{token}"' for token, _ in users)
+        script.write_text(LUA % (tokens, ",".join(f'"{v}"' for v in liked)))
+        started = time.monotonic()
+        wrk = start_wrk(server.url, script, args.seconds)
+        time.sleep(1)  # the load is up before the first timed like
+        timing = socket_latencies(
+            server.url,
+            creator[loaded_video],
+            likers,
+            loaded_video,
+            pause_s=0.02,
+            until=started + args.seconds - 0.5,  # only likes answered while the load runs
+        )
+        loaded = asyncio.run(timing)
+        http = wrk_result(wrk)
+        if http["requests"] > args.users * args.videos:
+            raise SystemExit("more requests than distinct pairs: raise --users/--videos")
+        # wrk counts the responses it read; requests cut off at the end may still land,
+        # so the likes table is the truth the counters must reach.
+        stored, counted, exact = drain(data_dir, videos)
+        drained = time.monotonic() - started
+        idle = asyncio.run(
+            socket_latencies(server.url, creator[idle_video], likers, idle_video, pause_s=0.02)
+        )
+    finally:
+        server.stop()
+    result = {**http, "likes_stored": stored, "likes_counted": counted, "drained_s": drained}
+    result["end_to_end_per_s"] = stored / drained
+    result["counts_exact"] = exact
+    result["socket_ms_under_load"] = percentiles_ms(loaded)
+    result["socket_ms_idle"] = percentiles_ms(idle)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--videos", type=int, default=100)
     args = parser.parse_args()
     Path("var").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir="var") as scratch:
-        data_dir = Path(scratch) / "data"
-        server = FlickProcess("all", env=env_for(data_dir), log=Path(scratch) / "server.log")
-        server.start().wait_ready()
-        try:
-            users = sign_up(server.url, args.users)
-            videos = asyncio.run(make_videos(data_dir, [uid for _, uid in users[:10]], args.videos))
-            script = Path(scratch) / "likes.lua"
-            tokens = ",".join(f'"{token}"' for token, _ in users)
-            script.write_text(LUA % (tokens, ",".join(f'"{v}"' for v in videos)))
-            started = time.monotonic()
-            http = run_wrk(server.url, script, args.seconds)
-            if http["requests"] > args.users * args.videos:
-                raise SystemExit("more requests than distinct pairs: raise --users/--videos")
-            # wrk counts the responses it read; requests cut off at the end may still land,
-            # so the likes table is the truth the counters must reach.
-            stored, counted, exact = drain(data_dir, videos)
-            drained = time.monotonic() - started
-            # videos[90] belongs to users[0] (owners rotate over the first 10) and wrk's
-            # pairs never reached it: every like below is new.
-            samples = asyncio.run(socket_latencies(server.url, users, videos[90], samples=200))
-        finally:
-            server.stop()
-    result = {**http, "likes_stored": stored, "likes_counted": counted, "drained_s": drained}
-    result["end_to_end_per_s"] = stored / drained
-    result["counts_exact"] = exact
-    ordered = sorted(samples)
-    result["socket_ms"] = {
-        "samples": len(ordered),
-        "p50": 1000 * statistics.median(ordered),
-        "p99": 1000 * ordered[min(len(ordered) - 1, round(0.99 * len(ordered)))],
-    }
+        result = measure(args, Path(scratch))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

@@ -56,6 +56,7 @@ class Container:
         if self.closed:
             return
         self.closed = True
+        await self.social.close()
         await self.relay.close()
         for port in (self.bus, self.cache, self.blobs):
             await port.close()

@@ -335,6 +335,35 @@ async def test_local_trim_drops_old_batches_and_offsets_keep_rising(tmp_path: Pa
         await bus.close()
 
 
+async def test_local_fetch_sees_every_writer_in_order_when_two_share_the_file(
+    tmp_path: Path,
+) -> None:
+    # One bus object per process: each keeps its own appends in memory; the gaps between
+    # them (the other's batches) must come from the file, in offset order, none lost.
+    ours, theirs = LocalBus(tmp_path, partitions=1), LocalBus(tmp_path, partitions=1)
+    seen: list[Message] = []
+
+    async def fetch_until(count: int) -> None:
+        while len(seen) < count:
+            batch = await ours.fetch("video", group="g", partition=0, timeout=1)
+            assert batch, f"stalled after {[m.event.payload for m in seen]}"
+            seen.extend(batch)
+
+    try:
+        # theirs, ours | ours, theirs, ours, ours: memory holds offsets 2, 3, 5, 6 with 4
+        # (theirs) between them; a fetch at 2 gets 3 from memory and stops at the gap.
+        for n, writer in enumerate([theirs, ours, ours, theirs, ours, ours]):
+            await writer.publish("video", [Event(type="t", key=1, payload={"n": n})])
+            if n == 1:
+                await fetch_until(2)
+        await fetch_until(6)
+        assert [m.event.payload["n"] for m in seen] == list(range(6))
+        assert [m.offset for m in seen] == list(range(1, 7))
+    finally:
+        await ours.close()
+        await theirs.close()
+
+
 async def test_nats_publish_without_a_stream_raises_instead_of_losing_events() -> None:
     require_service("nats")
     bus = await NatsBus.connect(

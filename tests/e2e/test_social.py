@@ -124,6 +124,39 @@ async def test_likes_are_idempotent(people: People, services: Container) -> None
     assert missing.status_code == 404
 
 
+async def test_concurrent_likes_share_group_commits_and_keep_each_callers_order(
+    people: People, services: Container
+) -> None:
+    videos = [await ready_video(services, people.ids["ana"], sha256=f"{n:064x}") for n in range(8)]
+    writes = services.social._like_writes
+    before = writes.flushes
+
+    async def like_then_unlike(who: str, video: int) -> None:
+        await people.call(who, "POST", f"/api/v1/videos/{video}/like")
+        if video % 2:
+            await people.call(who, "DELETE", f"/api/v1/videos/{video}/like")
+
+    await asyncio.gather(*(like_then_unlike(who, v) for who in ("bob", "cid") for v in videos))
+    requests = 2 * (len(videos) + sum(v % 2 for v in videos))
+    assert writes.flushes - before < requests  # some requests shared a transaction
+    for who in ("bob", "cid"):
+        liked = await services.social.liked_among(people.ids[who], videos)
+        assert liked == {v for v in videos if not v % 2}
+    events = [e for e in await recorded(services) if e.type.startswith("social.video_")]
+    assert len(events) == requests  # each like and unlike took effect once
+
+
+async def test_the_edge_like_route_answers_problems_like_the_rest(people: People) -> None:
+    anonymous = await people.client.post("/api/v1/videos/1/like")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    for path in ("/api/v1/videos/abc/like", "/api/v1/videos/1/2/like"):
+        answer = await people.call("bob", "POST", path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert "abc" in (await people.call("bob", "POST", "/api/v1/videos/abc/like")).json()["detail"]
+
+
 async def test_comments_are_text_listed_newest_first(people: People, services: Container) -> None:
     video = await ready_video(services, people.ids["ana"])
     texts = ["first", "<script>alert(1)</script>", "third\nline"]

@@ -34,7 +34,7 @@ def build_app(services: Container) -> Edge:
     app = _fastapi_app()
     app.state.container = services
     edge = app.state.edge = _edge(app, services.settings, limiter=services.limiter)
-    edge.fast_routes.update(accounts_api.fast_routes(services))
+    _add_fast_routes(edge, services)
     return edge
 
 
@@ -49,7 +49,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await bootstrap(settings)
         app.state.container = services
-        edge.fast_routes.update(accounts_api.fast_routes(services))
+        _add_fast_routes(edge, services)
         edge.limiter = services.limiter
         stop = asyncio.Event()
         tasks = [asyncio.create_task(services.relay.run(stop))] if run_relay else []
@@ -69,6 +69,11 @@ def create_app(
     app = _fastapi_app(lifespan=lifespan)
     edge = app.state.edge = _edge(app, settings, limiter=None)  # limiter set at startup
     return edge
+
+
+def _add_fast_routes(edge: Edge, services: Container) -> None:
+    edge.add_fast_routes(accounts_api.fast_routes(services))
+    edge.add_fast_routes(social_api.fast_routes(services))
 
 
 def _fastapi_app(**kwargs: object) -> FastAPI:

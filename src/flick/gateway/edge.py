@@ -30,6 +30,8 @@ from flick.platform.errors import DomainError
 log = logging.getLogger(__name__)
 
 # A hot route gets the raw scope and answers (status, JSON body); DomainError -> problem.
+# A route path may hold one `{}` segment (e.g. "/api/v1/videos/{}/like"); its value is put
+# in scope["path_params"]["id"].
 FastRoute = Callable[[Scope], Awaitable[tuple[int, bytes]]]
 
 UNLIMITED_BODY_PREFIXES = ("/api/v1/uploads",)  # tus chunks have their own, larger limit
@@ -56,7 +58,9 @@ class Edge:
         self.limiter = limiter
         self.max_body_bytes = max_body_bytes
         self.trust_forwarded_for = trust_forwarded_for
-        self.fast_routes = fast_routes or {}
+        self.fast_routes: dict[tuple[str, str], FastRoute] = {}
+        self._templates: list[tuple[str, str, str, FastRoute]] = []
+        self.add_fast_routes(fast_routes or {})
         # Raw ASGI apps by path prefix (e.g. "/media/": files), served without FastAPI.
         self.prefix_apps = prefix_apps or {}
 
@@ -70,10 +74,10 @@ class Edge:
         if state is None:
             state = scope["state"] = {}
         state["request_id"] = request_id
-        fast = self.fast_routes.get((scope["method"], scope["path"]))
+        fast = self.fast_routes.get((scope["method"], scope["path"])) or self._templated(scope)
         if fast is not None:
             status = await self._serve_fast(fast, scope, send, request_id)
-            route = scope["path"]
+            route = _route_name(scope)
         else:
             status_holder = [500]
             send = _tagging_send(send, request_id, status_holder)
@@ -81,8 +85,28 @@ class Edge:
             status = status_holder[0]
         REQUEST_METRICS.observe(scope["method"], route, status, time.perf_counter() - started)
 
+    def add_fast_routes(self, routes: dict[tuple[str, str], FastRoute]) -> None:
+        """Serve these (method, path) routes in the edge; see FastRoute for templates."""
+        for (method, path), route in routes.items():
+            if "{}" in path:
+                prefix, _, suffix = path.partition("{}")
+                self._templates.append((method, prefix, suffix, route))
+            else:
+                self.fast_routes[(method, path)] = route
+
+    def _templated(self, scope: Scope) -> FastRoute | None:
+        path = scope["path"]
+        for method, prefix, suffix, route in self._templates:
+            if method == scope["method"] and path.startswith(prefix) and path.endswith(suffix):
+                middle = path[len(prefix) : len(path) - len(suffix)]
+                if middle and "/" not in middle:
+                    scope["path_params"] = {"id": middle}
+                    return route
+        return None
+
     async def _serve_fast(self, fast: FastRoute, scope: Scope, send: Send, request_id: str) -> int:
-        # Hot routes are GETs without a body, so the body limit has nothing to do here.
+        # Hot routes take no request body (GETs, likes), so the body limit has nothing to do
+        # here; a body sent anyway is left unread.
         tag = (b"x-request-id", request_id.encode())
         try:
             if self.limiter is not None:
@@ -91,7 +115,7 @@ class Edge:
         except DomainError as error:
             await send_problem(send, scope, error, extra_headers=[tag])
             return error.status
-        await _send_bytes(send, status, body, [*JSON_HEADERS, tag])
+        await _send_bytes(send, status, body, [*JSON_HEADERS, tag] if body else [tag])
         return status
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> str:
@@ -171,6 +195,15 @@ def bearer_token(scope: Scope) -> str | None:
         return None
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _route_name(scope: Scope) -> str:
+    """The metrics label of a fast route: its path, with a template's id put back as `{}`
+    so /metrics does not grow a series per video."""
+    params = scope.get("path_params")
+    if params and "id" in params:
+        return str(scope["path"]).replace(params["id"], "{}", 1)
+    return str(scope["path"])
 
 
 def _request_id(scope: Scope) -> str:

@@ -40,6 +40,7 @@ from flick.platform.sql import DIRECTORY_SHARD, Database
 log = logging.getLogger(__name__)
 
 MEDIA_LOOKUP_TTL = 60.0  # video id -> asset for /media; a delete clears it at once
+OWNER_CACHE_TTL = 300.0  # video id -> creator never changes; a delete clears it at once
 
 
 class Videos:
@@ -176,6 +177,16 @@ class Videos:
             raise NotFound(f"there is no video {video_id}")
         return video
 
+    async def owner_of(self, video_id: int) -> int:
+        """Who created a video (NotFound if there is none); cached, as every like asks."""
+        key = owner_key(video_id)
+        cached = await self.cache.get(key)
+        if cached is not None:
+            return int(cached)
+        owner_id = (await self.get(video_id)).owner_id
+        await self.cache.set(key, str(owner_id).encode(), ttl=OWNER_CACHE_TTL)
+        return owner_id
+
     async def asset(self, sha256: str) -> Asset | None:
         async with self.db.read(DIRECTORY_SHARD) as conn:
             return await repo.get_asset(conn, sha256)
@@ -217,7 +228,7 @@ class Videos:
                 raise NotFound(f"there is no video {video_id}")
             await record_event(conn, TOPIC, VideoDeleted(video_id, video.owner_id).to_event())
         self.on_commit()
-        await self.cache.delete(f"media:video:{video_id}")
+        await self.cache.delete(f"media:video:{video_id}", owner_key(video_id))
         await self._release_asset(video.asset, video_id)
 
     async def _release_asset(self, sha256: str, video_id: int) -> None:
@@ -229,6 +240,10 @@ class Videos:
         if asset is not None:
             await self.blobs.delete_prefix(asset_prefix(sha256))
             await self.uploads.remove(asset.source_upload_id)
+
+
+def owner_key(video_id: int) -> str:
+    return f"video:owner:{video_id}"
 
 
 def _event_for(

@@ -14,15 +14,17 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    bindparam,
     func,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flick.notify.model import Notification, grouped_actors
+from flick.notify.model import Notification, Pending, grouped_actors
 from flick.platform.sql import metadata
 
 notifications = Table(
@@ -57,53 +59,74 @@ def _notification(row: Row[Any]) -> Notification:
     )
 
 
-async def add(
-    conn: AsyncConnection,
-    notification_id: int,
-    *,
-    user_id: int,
-    kind: str,
-    subject_id: int,
-    actor_id: int,
-    group_key: str | None,
-    now: float,
-) -> int:
-    """Store a notification, or fold it into the unread one of the same group; returns the
-    id of the row that holds it."""
-    if group_key is not None:
-        found = (
-            await conn.execute(
-                select(notifications).where(
-                    notifications.c.user_id == user_id, notifications.c.group_key == group_key
-                )
-            )
-        ).first()
-        if found is not None:
-            await conn.execute(
-                update(notifications)
-                .where(notifications.c.id == found.id)
-                .values(
-                    actor_ids=orjson.dumps(grouped_actors(orjson.loads(found.actor_ids), actor_id)),
-                    actor_count=found.actor_count + 1,
-                    updated_at=now,
-                )
-            )
-            return int(found.id)
-    await conn.execute(
-        insert(notifications).values(
-            id=notification_id,
-            user_id=user_id,
-            kind=kind,
-            subject_id=subject_id,
-            actor_ids=orjson.dumps([actor_id]),
-            actor_count=1,
-            group_key=group_key,
-            read=False,
-            created_at=now,
-            updated_at=now,
+async def store(conn: AsyncConnection, pending: list[Pending], *, now: float) -> list[Notification]:
+    """Store notifications, each folded into the unread one of its group where there is one;
+    three statements however many there are. Returns them as stored."""
+    c = notifications.c
+    keys = [(p.user_id, p.group_key) for p in pending if p.group_key is not None]
+    found = {}
+    if keys:
+        query = select(notifications).where(tuple_(c.user_id, c.group_key).in_(keys))
+        found = {(row.user_id, row.group_key): row for row in await conn.execute(query)}
+    inserts, updates, stored = [], [], []
+    for p in pending:
+        row = found.get((p.user_id, p.group_key))
+        if row is None:
+            kept = _fold_actors([], p.actor_ids)
+            inserts.append(_new_row(p, kept, now))
+            stored.append(_notification_of(inserts[-1], kept))
+            continue
+        kept = _fold_actors(orjson.loads(row.actor_ids), p.actor_ids)
+        count = row.actor_count + len(p.actor_ids)
+        updates.append({"i": row.id, "a": orjson.dumps(kept), "n": count, "t": now})
+        stored.append(
+            _notification_of({**row._asdict(), "actor_count": count, "updated_at": now}, kept)
         )
+    if inserts:
+        await conn.execute(insert(notifications), inserts)
+    if updates:
+        statement = (
+            update(notifications)
+            .where(c.id == bindparam("i"))
+            .values(actor_ids=bindparam("a"), actor_count=bindparam("n"), updated_at=bindparam("t"))
+        )
+        await conn.execute(statement, updates)
+    return stored
+
+
+def _new_row(p: Pending, actor_ids: list[int], now: float) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "user_id": p.user_id,
+        "kind": p.kind,
+        "subject_id": p.subject_id,
+        "actor_ids": orjson.dumps(actor_ids),
+        "actor_count": len(p.actor_ids),
+        "group_key": p.group_key,
+        "read": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _fold_actors(kept: list[int], newer: list[int]) -> list[int]:
+    for actor in newer:
+        kept = grouped_actors(kept, actor)
+    return kept
+
+
+def _notification_of(row: dict[str, Any], actor_ids: list[int]) -> Notification:
+    return Notification(
+        id=row["id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        subject_id=row["subject_id"],
+        actor_ids=actor_ids,
+        actor_count=row["actor_count"],
+        read=row["read"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
-    return notification_id
 
 
 async def get(conn: AsyncConnection, notification_id: int) -> Notification | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -10,10 +12,10 @@ import orjson
 from flick.accounts.service import Accounts
 from flick.notify import repository as repo
 from flick.notify.live import channel_for
-from flick.notify.model import Notification
+from flick.notify.model import Delivery, Notification, Pending
 from flick.platform.cache import Cache
 from flick.platform.ids import new_id, shard_of
-from flick.platform.outbox import first_delivery
+from flick.platform.outbox import first_deliveries
 from flick.platform.paging import Page, next_cursor, page_limit
 from flick.platform.sql import Database
 from flick.social.service import Social
@@ -36,37 +38,33 @@ class Notifications:
         self.accounts = accounts
         self.social = social
 
-    async def notify(
-        self,
-        user_id: int,
-        *,
-        kind: str,
-        subject_id: int,
-        actor_id: int,
-        event_id: str,
-        group_key: str | None = None,
-    ) -> bool:
-        """Store one notification for `user_id`, once per event, and push it to the user's
-        live connections; nothing about oneself or about someone either of the two blocks."""
-        if actor_id == user_id or await self.social.blocked_between(user_id, actor_id):
-            return False
-        async with self.db.transaction(shard_of(user_id)) as conn:
-            if not await first_delivery(conn, consumer=CONSUMER, event_id=f"{event_id}:{user_id}"):
-                return False
-            stored_id = await repo.add(
-                conn,
-                new_id(shard_of(user_id)),
-                user_id=user_id,
-                kind=kind,
-                subject_id=subject_id,
-                actor_id=actor_id,
-                group_key=group_key,
-                now=time.time(),
+    async def deliver(self, deliveries: list[Delivery]) -> int:
+        """Store notifications, once per event and recipient, folding grouped ones, and push
+        each to its recipient's live connections; nothing about oneself or about someone
+        either of the two blocks. Returns how many were stored or folded in."""
+        wanted = [d for d in deliveries if d.actor_id != d.user_id]
+        blocked = await self.social.blocked_pairs([(d.user_id, d.actor_id) for d in wanted])
+        wanted = [d for d in wanted if frozenset((d.user_id, d.actor_id)) not in blocked]
+        by_engine: dict[Any, list[Delivery]] = defaultdict(list)
+        for delivery in wanted:
+            by_engine[self.db.engine_for_id(delivery.user_id)].append(delivery)
+        stored = 0
+        for engine, part in by_engine.items():
+            for notification in await self._store(engine, part):
+                stored += 1
+                view = orjson.dumps(await self._view(notification))
+                await self.cache.publish(channel_for(notification.user_id), view)
+        return stored
+
+    async def _store(self, engine: Any, deliveries: list[Delivery]) -> list[Notification]:
+        now = time.time()
+        async with self.db.begin(engine) as conn:
+            fresh = await first_deliveries(  # drops events delivered before
+                conn, consumer=CONSUMER, event_ids=[d.once_key for d in deliveries]
             )
-            stored = await repo.get(conn, stored_id)
-        if stored is not None:
-            await self.cache.publish(channel_for(user_id), orjson.dumps(await self._view(stored)))
-        return True
+            pending = _folded(d for d in deliveries if d.once_key in fresh)
+            stored = await repo.store(conn, pending, now=now)
+        return stored
 
     async def list(self, user_id: int, *, cursor: int | None, limit: int) -> Page:
         """The user's notifications, newest first."""
@@ -100,3 +98,25 @@ class Notifications:
             "created_at": notification.created_at,
             "updated_at": notification.updated_at,
         }
+
+
+def _folded(deliveries: Iterable[Delivery]) -> list[Pending]:
+    """One pending notification per fold key, its actors oldest first; an event repeated
+    within the batch counts once."""
+    folds: dict[tuple[int, str, int, str], list[Delivery]] = defaultdict(list)
+    seen: set[str] = set()
+    for delivery in deliveries:
+        if delivery.once_key not in seen:
+            seen.add(delivery.once_key)
+            folds[delivery.fold_key].append(delivery)
+    return [
+        Pending(
+            new_id(shard_of(first.user_id)),
+            first.user_id,
+            first.kind,
+            first.subject_id,
+            first.group_key,
+            [d.actor_id for d in group],
+        )
+        for first, group in ((group[0], group) for group in folds.values())
+    ]

@@ -63,6 +63,13 @@ async def record_event(conn: AsyncConnection, topic: str, event: Event) -> None:
     await conn.execute(insert(outbox).values(topic=topic, event=encode_event(event)))
 
 
+async def record_events(conn: AsyncConnection, topic: str, events: Sequence[Event]) -> None:
+    """Write many events to the outbox in one statement, inside the caller's transaction."""
+    if events:
+        rows = [{"topic": topic, "event": encode_event(event)} for event in events]
+        await conn.execute(insert(outbox), rows)
+
+
 async def first_delivery(conn: AsyncConnection, *, consumer: str, event_id: str) -> bool:
     """Mark an event consumed inside the caller's transaction; False if it already was."""
     statement = (
@@ -72,6 +79,21 @@ async def first_delivery(conn: AsyncConnection, *, consumer: str, event_id: str)
     )
     result = await conn.execute(statement)
     return bool(result.rowcount)
+
+
+async def first_deliveries(
+    conn: AsyncConnection, *, consumer: str, event_ids: list[str]
+) -> set[str]:
+    """Mark many events consumed in one statement; returns those not consumed before."""
+    if not event_ids:
+        return set()
+    now = time.time()
+    rows = [
+        {"consumer": consumer, "event_id": event_id, "consumed_at": now} for event_id in event_ids
+    ]
+    statement = insert_or_ignore(conn, consumed_events).on_conflict_do_nothing()
+    result = await conn.execute(statement.returning(consumed_events.c.event_id), rows)
+    return {row[0] for row in result}
 
 
 class OutboxRelay:

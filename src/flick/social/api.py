@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
-from flick.gateway.deps import container, path_id
+from flick.gateway.deps import authenticate_scope, container, path_id
+from flick.gateway.edge import FastRoute
 from flick.gateway.routes import CurrentUser, Cursor, Limit, json_of, page_response, problems
 from flick.platform.paging import Page, parse_cursor
 from flick.social.schemas import CommentIn, CommentOut, CommentPage, ShareOut, UserPage
@@ -120,3 +124,21 @@ async def share(video_id: str, request: Request, me: CurrentUser) -> Response:
     vid = path_id(video_id, "video")
     share_id = await container(request).social.share(me, vid)
     return json_of({"url": f"{str(request.base_url).rstrip('/')}/v/{vid}?share={share_id}"}, 201)
+
+
+def fast_routes(services: Any) -> dict[tuple[str, str], FastRoute]:
+    """Likes are the hottest write (a double-tap), so the edge serves them without FastAPI;
+    the routes above stay for /docs and answer the same way."""
+
+    async def like_route(scope: Scope) -> tuple[int, bytes]:
+        user_id = await authenticate_scope(services, scope)
+        await services.social.like(user_id, path_id(scope["path_params"]["id"], "video"))
+        return 204, b""
+
+    async def unlike_route(scope: Scope) -> tuple[int, bytes]:
+        user_id = await authenticate_scope(services, scope)
+        await services.social.unlike(user_id, path_id(scope["path_params"]["id"], "video"))
+        return 204, b""
+
+    path = "/api/v1/videos/{}/like"
+    return {("POST", path): like_route, ("DELETE", path): unlike_route}

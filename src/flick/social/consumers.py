@@ -17,13 +17,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from flick.ingest.events import DELETED as VIDEO_DELETED
 from flick.ingest.events import READY as VIDEO_READY
 from flick.ingest.events import TOPIC as VIDEO
 from flick.platform.bus import Bus, Event, Message
-from flick.platform.bus.consumer import run_consumer
+from flick.platform.bus.consumer import merged_batches, run_consumer
 from flick.platform.cache import Cache
-from flick.platform.ids import shard_of
 from flick.platform.sql import Database
 from flick.social import repository as repo
 from flick.social.events import (
@@ -87,29 +88,59 @@ class CounterAggregator:
     def __init__(self, db: Database, cache: Cache) -> None:
         self.db = db
         self.cache = cache
+        self._batches = merged_batches(self._handle)
 
     async def handle(self, messages: Sequence[Message]) -> None:
-        by_shard: dict[int, list[Change]] = defaultdict(list)
+        """Apply a batch; batches handed over at once by several partitions are applied
+        together (one transaction per database, not one per partition)."""
+        await self._batches.submit(messages)
+
+    async def _handle(self, messages: Sequence[Message]) -> None:
+        by_engine: dict[AsyncEngine, list[Change]] = defaultdict(list)
         for message in messages:
             for change in changes_of(message.event):
-                by_shard[shard_of(change.entity_id)].append(change)
-        for shard, changes in by_shard.items():
-            moved = await self._apply(shard, changes)
+                by_engine[self.db.engine_for_id(change.entity_id)].append(change)
+        for engine, changes in by_engine.items():
+            moved = await self._apply(engine, changes)
             if moved:
                 await self.cache.delete(*(counts_key(entity) for entity in moved))
 
-    async def _apply(self, shard: int, changes: list[Change]) -> set[int]:
-        deltas: dict[tuple[int, str], int] = defaultdict(int)
-        async with self.db.transaction(shard) as conn:
-            for c in changes:
-                delta = await repo.set_member(
-                    conn, c.entity_id, c.counter, c.member_id, version=c.version, present=c.present
-                )
-                deltas[(c.entity_id, c.counter)] += delta
-                if c.also is not None:
-                    deltas[c.also] += delta
+    async def _apply(self, engine: AsyncEngine, changes: list[Change]) -> set[int]:
+        """One transaction per database: read the members' states, apply the changes newest
+        version last, write back what moved and the summed count changes."""
+        keys = list(dict.fromkeys((c.entity_id, c.counter, c.member_id) for c in changes))
+        async with self.db.begin(engine) as conn:
+            stored = await repo.member_states(conn, keys)
+            new, changed, deltas = _fold(changes, stored)
+            await repo.put_member_states(conn, new, changed)
             await repo.add_to_counters(conn, deltas)
         return {entity for (entity, _), delta in deltas.items() if delta}
+
+
+def _fold(
+    changes: list[Change], stored: dict[repo.MemberKey, repo.MemberState]
+) -> tuple[
+    dict[repo.MemberKey, repo.MemberState],
+    dict[repo.MemberKey, repo.MemberState],
+    dict[tuple[int, str], int],
+]:
+    """Last writer wins per member: (states to insert, states to update, count changes)."""
+    state = dict(stored)
+    new: dict[repo.MemberKey, repo.MemberState] = {}
+    changed: dict[repo.MemberKey, repo.MemberState] = {}
+    deltas: dict[tuple[int, str], int] = defaultdict(int)
+    for c in sorted(changes, key=lambda change: change.version):
+        key = (c.entity_id, c.counter, c.member_id)
+        before = state.get(key)
+        if before is not None and c.version <= before[0]:
+            continue
+        delta = int(c.present) - int(before[1] if before else False)
+        state[key] = (c.version, c.present)
+        (changed if key in stored else new)[key] = state[key]
+        deltas[(c.entity_id, c.counter)] += delta
+        if c.also is not None:
+            deltas[c.also] += delta
+    return new, changed, deltas
 
 
 def counts_key(entity_id: int) -> str:

@@ -19,13 +19,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from flick.platform.ids import new_id, shard_of
 from flick.platform.sql import insert_or_ignore, metadata
 from flick.social.model import Comment
 
@@ -88,6 +91,36 @@ async def add_edge(
     return bool(result.rowcount)
 
 
+async def add_edges(
+    conn: AsyncConnection, table: Table, pairs: list[tuple[int, int]], *, now: float
+) -> set[tuple[int, int]]:
+    """Insert many (owner, other) edges in one statement; returns those that were new."""
+    owner_col, other_col = _keys(table)
+    rows = [
+        {
+            owner_col.name: owner,
+            other_col.name: other,
+            "edge_id": new_id(shard_of(owner)),
+            "created_at": now,
+        }
+        for owner, other in pairs
+    ]
+    statement = insert_or_ignore(conn, table).on_conflict_do_nothing()
+    result = await conn.execute(statement.returning(owner_col, other_col), rows)
+    return {(row[0], row[1]) for row in result}
+
+
+async def remove_edges(
+    conn: AsyncConnection, table: Table, pairs: list[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Delete many (owner, other) edges in one statement; returns those that were there."""
+    owner_col, other_col = _keys(table)
+    result = await conn.execute(
+        delete(table).where(tuple_(owner_col, other_col).in_(pairs)).returning(owner_col, other_col)
+    )
+    return {(row[0], row[1]) for row in result}
+
+
 async def remove_edge(conn: AsyncConnection, table: Table, owner: int, other: int) -> bool:
     owner_col, other_col = _keys(table)
     result = await conn.execute(delete(table).where(owner_col == owner, other_col == other))
@@ -98,6 +131,19 @@ async def has_edge(conn: AsyncConnection, table: Table, owner: int, other: int) 
     owner_col, other_col = _keys(table)
     found = await conn.execute(select(owner_col).where(owner_col == owner, other_col == other))
     return found.first() is not None
+
+
+async def edges_present(
+    conn: AsyncConnection, table: Table, pairs: list[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Which of these (owner, other) edges exist."""
+    if not pairs:
+        return set()
+    owner_col, other_col = _keys(table)
+    rows = await conn.execute(
+        select(owner_col, other_col).where(tuple_(owner_col, other_col).in_(pairs))
+    )
+    return {(row[0], row[1]) for row in rows}
 
 
 async def edges_among(
@@ -187,57 +233,66 @@ counters = Table(
 )
 
 
-async def set_member(
-    conn: AsyncConnection,
-    entity_id: int,
-    counter: str,
-    member_id: int,
-    *,
-    version: int,
-    present: bool,
-) -> int:
-    """Record a member's state if `version` is newer than what is stored; returns how the
-    count changes (-1, 0 or +1)."""
-    key = (
-        counted_members.c.entity_id == entity_id,
-        counted_members.c.counter == counter,
-        counted_members.c.member_id == member_id,
+MemberKey = tuple[int, str, int]  # (entity_id, counter, member_id)
+MemberState = tuple[int, bool]  # (version, present)
+
+
+async def member_states(
+    conn: AsyncConnection, keys: list[MemberKey]
+) -> dict[MemberKey, MemberState]:
+    """The stored state of these members (absent ones are left out), locked on PostgreSQL
+    until the transaction ends."""
+    c = counted_members.c
+    query = select(c.entity_id, c.counter, c.member_id, c.version, c.present).where(
+        tuple_(c.entity_id, c.counter, c.member_id).in_(keys)
     )
-    query = select(counted_members.c.version, counted_members.c.present).where(*key)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    row = (await conn.execute(query)).first()
-    if row is None:
-        await conn.execute(
-            insert(counted_members).values(
-                entity_id=entity_id,
-                counter=counter,
-                member_id=member_id,
-                version=version,
-                present=present,
+    rows = await conn.execute(query)
+    return {(r.entity_id, r.counter, r.member_id): (r.version, r.present) for r in rows}
+
+
+async def put_member_states(
+    conn: AsyncConnection, new: dict[MemberKey, MemberState], changed: dict[MemberKey, MemberState]
+) -> None:
+    """Insert the states of members seen for the first time (a concurrent insert of the same
+    member fails the transaction rather than counting it twice) and update the others."""
+    c = counted_members.c
+    if new:
+        rows = [
+            {"entity_id": e, "counter": n, "member_id": m, "version": v, "present": p}
+            for (e, n, m), (v, p) in new.items()
+        ]
+        await conn.execute(insert(counted_members), rows)
+    if changed:
+        statement = (
+            update(counted_members)
+            .where(
+                c.entity_id == bindparam("e"),
+                c.counter == bindparam("n"),
+                c.member_id == bindparam("m"),
             )
+            .values(version=bindparam("v"), present=bindparam("p"))
         )
-        return int(present)
-    if version <= row.version:
-        return 0
-    await conn.execute(update(counted_members).where(*key).values(version=version, present=present))
-    return int(present) - int(row.present)
+        rows = [{"e": e, "n": n, "m": m, "v": v, "p": p} for (e, n, m), (v, p) in changed.items()]
+        await conn.execute(statement, rows)
 
 
 async def add_to_counters(conn: AsyncConnection, deltas: dict[tuple[int, str], int]) -> None:
-    """Add each delta to its counter (absent = 0)."""
-    for (entity_id, counter), delta in deltas.items():
-        if delta == 0:
-            continue
-        statement = insert_or_ignore(conn, counters).values(
-            entity_id=entity_id, counter=counter, value=delta
-        )
-        await conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[counters.c.entity_id, counters.c.counter],
-                set_={"value": counters.c.value + statement.excluded.value},
-            )
-        )
+    """Add each delta to its counter (absent = 0), in one statement."""
+    rows = [
+        {"entity_id": entity_id, "counter": counter, "value": delta}
+        for (entity_id, counter), delta in deltas.items()
+        if delta
+    ]
+    if not rows:
+        return
+    statement = insert_or_ignore(conn, counters)
+    statement = statement.on_conflict_do_update(
+        index_elements=[counters.c.entity_id, counters.c.counter],
+        set_={"value": counters.c.value + statement.excluded.value},
+    )
+    await conn.execute(statement, rows)
 
 
 async def get_counters(conn: AsyncConnection, entity_ids: list[int]) -> dict[int, dict[str, int]]:

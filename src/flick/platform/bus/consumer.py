@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from flick.platform.batching import GroupCommit
 from flick.platform.bus import Bus, Message, dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Sequence[Message]], Awaitable[None]]
 RETRY_BACKOFF_S = 0.05  # doubled per attempt; handler failures are usually a brief outage
 BUS_ERROR_BACKOFF_S = 1.0  # the bus itself failed (fetch, dead-letter publish): wait longer
+MERGED_BATCHES_MAX = 16  # partition batches handled in one call (one per partition by default)
 FETCH_TIMEOUT_S = 0.25  # an idle partition checks `stop` this often
 
 
@@ -38,6 +40,19 @@ class _Partition:
     handler: Handler
     stop: asyncio.Event
     max_attempts: int
+
+
+def merged_batches(handler: Handler) -> GroupCommit[Sequence[Message], None]:
+    """Wrap a handler so batches of several partitions that arrive together are handled in
+    one call (`.submit(batch)`): one partition's task per call would mean one transaction per
+    partition. A merged call that fails is repeated per batch, so a poison message still
+    fails only its own partition's batch (and then itself, one by one)."""
+
+    async def handle_merged(batches: list[Sequence[Message]]) -> list[None]:
+        await handler([message for batch in batches for message in batch])
+        return [None] * len(batches)
+
+    return GroupCommit(handle_merged, max_batch=MERGED_BATCHES_MAX)
 
 
 async def run_consumer(

@@ -19,18 +19,21 @@ import contextlib
 import itertools
 import sqlite3
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlparse
 
+from flick.platform.batching import GroupCommit
 from flick.platform.bus import Event, Message, decode_event, encode_event, partition_for
 
 T = TypeVar("T")
+Segment = tuple[str, int, int, int, bytes]  # topic, partition, first and last offset, data
 POLL_INTERVAL_S = 0.05  # how often a waiting fetch looks for another process's messages
 SEGMENT_EVENTS = 1000  # events per row at most; a fetch that starts mid-row splits it again
+TAIL_BATCHES = 256  # recent batches kept in memory per partition (about a second of load)
 SEPARATOR = b"\n"  # JSON escapes newlines inside strings, so none occurs inside an event
 
 SCHEMA = """
@@ -57,6 +60,19 @@ class LocalBus:
         self._db = self._thread.submit(self._open).result()
         self._positions: dict[tuple[str, str, int], int] = {}
         self._published: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        # The batches this process appended lately, per (topic, partition): fetches read
+        # them from memory rather than the file. Another process's appends are only in the
+        # file, so a fetch still reads the file once per poll interval.
+        self._tail: dict[tuple[str, int], deque[tuple[int, int, bytes]]] = defaultdict(
+            lambda: deque(maxlen=TAIL_BATCHES)
+        )
+        # The highest offset known to be stored per (topic, partition), from this process's
+        # appends and from reading the file's marks (another process's appends).
+        self._high_water: dict[tuple[str, int], int] = {}
+        self._file_checked_at = 0.0
+        self._file_version = -1  # PRAGMA data_version when last checked
+        self._marks_version: dict[str, int] = {}  # the data_version each topic's marks are of
+        self._commits = GroupCommit(self._write_commits)
         self._closed = False
 
     @classmethod
@@ -85,7 +101,10 @@ class LocalBus:
         if not events:
             return
         batches = self._encode(events)
-        await self._run(lambda: self._append(topic, batches))
+        rows = await self._run(lambda: self._append(topic, batches))
+        for _topic, partition, first, last, data in rows:
+            self._tail[(topic, partition)].append((first, last, data))
+            self._raise_high_water(topic, partition, last)
         self._published.pop(topic, asyncio.Event()).set()
 
     def _encode(self, events: Sequence[Event]) -> dict[int, list[bytes]]:
@@ -97,7 +116,7 @@ class LocalBus:
             batches[partition_for(event.key, self.partitions)].append(data)
         return batches
 
-    def _append(self, topic: str, batches: dict[int, list[bytes]]) -> None:
+    def _append(self, topic: str, batches: dict[int, list[bytes]]) -> list[Segment]:
         db = self._db
         db.execute("BEGIN IMMEDIATE")  # serialises writers, even from other processes
         try:
@@ -114,6 +133,7 @@ class LocalBus:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return rows
 
     def _last_offset(self, topic: str, partition: int) -> int:
         row = self._db.execute(
@@ -138,7 +158,7 @@ class LocalBus:
         position = await self._position(group, topic, partition)
         while True:
             wake = self._published[topic]
-            records = await self._run(lambda: self._read(topic, partition, position, max_messages))
+            records = await self._records(topic, partition, position, max_messages)
             if records:
                 self._positions[(group, topic, partition)] = records[-1][0]
                 return [
@@ -150,6 +170,75 @@ class LocalBus:
                 return []
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), min(remaining, POLL_INTERVAL_S))
+
+    async def _records(
+        self, topic: str, partition: int, after: int, limit: int
+    ) -> list[tuple[int, bytes]]:
+        """From memory when this process appended what follows `after`, else from the file,
+        which is read only when it holds something newer (its high-water marks are checked
+        once per poll interval, so idle partitions cost nothing)."""
+        records = self._read_tail(topic, partition, after, limit)
+        if records:
+            return records
+        await self._refresh_high_water(topic)
+        if self._high_water.get((topic, partition), 0) <= after:
+            return []
+        return await self._run(lambda: self._read(topic, partition, after, limit))
+
+    async def _refresh_high_water(self, topic: str) -> None:
+        """Re-read the topic's marks if another process wrote to the file since they were
+        read (SQLite's data_version moves only for other connections' commits); checked at
+        most once per poll interval."""
+        now = time.monotonic()
+        if now - self._file_checked_at >= POLL_INTERVAL_S:
+            self._file_checked_at = now
+            self._file_version = await self._run(
+                lambda: self._db.execute("PRAGMA data_version").fetchone()[0]
+            )
+        if self._marks_version.get(topic) == self._file_version:
+            return
+        self._marks_version[topic] = self._file_version
+        marks = await self._run(lambda: self._read_high_water(topic))
+        for partition, last in enumerate(marks):
+            self._raise_high_water(topic, partition, last)
+
+    def _read_high_water(self, topic: str) -> list[int]:
+        # One indexed lookup per partition: a GROUP BY would scan every stored batch.
+        query = "SELECT MAX(last_offset) FROM segments WHERE topic = ? AND partition = ?"
+        return [
+            int(self._db.execute(query, (topic, p)).fetchone()[0] or 0)
+            for p in range(self.partitions)
+        ]
+
+    def _raise_high_water(self, topic: str, partition: int, last: int) -> None:
+        key = (topic, partition)
+        if last > self._high_water.get(key, 0):
+            self._high_water[key] = last
+
+    def _read_tail(
+        self, topic: str, partition: int, after: int, limit: int
+    ) -> list[tuple[int, bytes]] | None:
+        """Records after `after` from the contiguous batches in memory; [] if memory holds
+        nothing newer, None if the position lies before what memory holds."""
+        tail = self._tail.get((topic, partition))
+        if not tail or after + 1 < tail[0][0]:
+            return None
+        records: list[tuple[int, bytes]] = []
+        expected = None
+        for first, last, data in tail:
+            if last <= after:
+                continue
+            if expected is not None and first != expected:
+                break  # another process's batch lies between: the file has it
+            if expected is None and first > after + 1:
+                return None
+            skip = max(0, after + 1 - first)
+            wanted = data.split(SEPARATOR)[skip : skip + limit - len(records)]
+            records += zip(itertools.count(first + skip), wanted, strict=False)
+            expected = last + 1
+            if len(records) >= limit:
+                break
+        return records
 
     def _read(self, topic: str, partition: int, after: int, limit: int) -> list[tuple[int, bytes]]:
         records: list[tuple[int, bytes]] = []
@@ -177,15 +266,27 @@ class LocalBus:
     # --- offsets -------------------------------------------------------------------------
 
     async def commit(self, topic: str, *, group: str, partition: int, offset: int) -> None:
-        """Durably record the group's progress through `offset`."""
-        await self._run(lambda: self._save_commit(group, topic, partition, offset))
+        """Durably record the group's progress through `offset`. Commits of all partitions
+        that arrive together are written in one transaction."""
+        await self._commits.submit((group, topic, partition, offset))
 
-    def _save_commit(self, group: str, topic: str, partition: int, offset: int) -> None:
-        self._db.execute(
-            "INSERT INTO committed VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, partition) "
-            "DO UPDATE SET offset = excluded.offset",
-            (group, topic, partition, offset),
-        )
+    async def _write_commits(self, commits: list[tuple[str, str, int, int]]) -> list[None]:
+        await self._run(lambda: self._save_commits(commits))
+        return [None] * len(commits)
+
+    def _save_commits(self, commits: list[tuple[str, str, int, int]]) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT INTO committed VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, partition) "
+                "DO UPDATE SET offset = excluded.offset",
+                commits,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     async def committed(self, topic: str, *, group: str, partition: int) -> int | None:
         """The group's last committed offset in the partition, or None."""
@@ -206,6 +307,7 @@ class LocalBus:
         """Drop stored batches that end before offset `before` (retention). The newest batch
         stays, as the partition's high-water mark: offsets never restart."""
         await self._run(lambda: self._trim(topic, partition, before))
+        self._tail.pop((topic, partition), None)  # memory must not outlive the file
 
     def _trim(self, topic: str, partition: int, before: int) -> None:
         self._db.execute(
@@ -225,5 +327,6 @@ class LocalBus:
         if self._closed:
             return
         self._closed = True
+        await self._commits.close()
         await self._run(self._db.close)
         self._thread.shutdown(wait=True)

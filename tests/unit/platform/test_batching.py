@@ -1,0 +1,71 @@
+"""Group commit: concurrent submits share one flush; one bad item fails only its caller."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flick.platform.batching import GroupCommit
+
+
+async def test_concurrent_submits_share_one_flush_and_get_their_own_results() -> None:
+    flushed: list[list[int]] = []
+
+    async def double(items: list[int]) -> list[int]:
+        flushed.append(items)
+        return [item * 2 for item in items]
+
+    commits = GroupCommit(double)
+    results = await asyncio.gather(*(commits.submit(n) for n in range(10)))
+    assert results == [n * 2 for n in range(10)]
+    assert flushed == [list(range(10))]
+
+
+async def test_items_queued_during_a_flush_go_in_the_next_one() -> None:
+    flushed: list[list[int]] = []
+    first_flush_started = asyncio.Event()
+
+    async def slow(items: list[int]) -> list[None]:
+        flushed.append(items)
+        first_flush_started.set()
+        await asyncio.sleep(0.01)
+        return [None] * len(items)
+
+    commits = GroupCommit(slow, max_batch=3)
+    first = asyncio.ensure_future(commits.submit(0))
+    await first_flush_started.wait()
+    await asyncio.gather(first, *(commits.submit(n) for n in range(1, 6)))
+    assert flushed == [[0], [1, 2, 3], [4, 5]]
+
+
+async def test_a_failing_item_fails_its_caller_only() -> None:
+    async def refuse_seven(items: list[int]) -> list[int]:
+        if 7 in items:
+            raise ValueError("seven is refused")
+        return items
+
+    commits = GroupCommit(refuse_seven)
+    outcomes = await asyncio.gather(*(commits.submit(n) for n in (5, 7, 9)), return_exceptions=True)
+    assert outcomes[0] == 5 and outcomes[2] == 9
+    assert isinstance(outcomes[1], ValueError)
+
+
+async def test_a_caller_that_goes_away_does_not_cancel_the_batch() -> None:
+    written: list[int] = []
+
+    async def write(items: list[int]) -> list[None]:
+        await asyncio.sleep(0.01)
+        written.extend(items)
+        return [None] * len(items)
+
+    commits = GroupCommit(write)
+    leaving = asyncio.ensure_future(commits.submit(1))
+    staying = asyncio.ensure_future(commits.submit(2))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    await staying
+    await commits.close()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert written == [1, 2]
