@@ -28,6 +28,7 @@ from flick.accounts.model import (
     public_view,
 )
 from flick.accounts.passwords import PasswordHasher
+from flick.platform.batching import SingleFlight
 from flick.platform.cache import Cache
 from flick.platform.errors import InvalidInput, NotFound
 from flick.platform.ids import new_id, random_shard, shard_of
@@ -65,6 +66,7 @@ class Accounts:
         self.hasher = hasher
         self.session_ttl_s = session_ttl_s
         self.on_commit = on_commit  # wakes the in-process outbox relay
+        self._session_loads: SingleFlight[bytes] = SingleFlight()
         # token -> (cached session bytes it was verified against, user id, expiry)
         self._verified: dict[str, tuple[bytes, int, float]] = {}
 
@@ -119,7 +121,8 @@ class Accounts:
         session_id, secret = _parse_token(token)
         cached = await self.cache.get(_session_key(session_id))
         if cached is None:
-            cached = await self._load_session(session_id)
+            key = str(session_id)
+            cached = await self._session_loads.run(key, lambda: self._load_session(session_id))
         # The cache is read on every request, so a logout anywhere takes effect at once; what
         # is remembered here is only that this token matched these exact cached bytes.
         now = time.time()

@@ -30,6 +30,7 @@ from flick.ingest.model import (
     parse_hashtags,
 )
 from flick.ingest.uploads import Uploads
+from flick.platform.batching import SingleFlight
 from flick.platform.blobs import BlobStore
 from flick.platform.cache import Cache
 from flick.platform.errors import Conflict, Forbidden, NotFound
@@ -62,6 +63,7 @@ class Videos:
         self.uploads = uploads
         self.accounts = accounts
         self.on_commit = on_commit  # wakes the in-process outbox relay
+        self._owner_loads: SingleFlight[int] = SingleFlight()
 
     # --- publishing --------------------------------------------------------------------
 
@@ -183,8 +185,11 @@ class Videos:
         cached = await self.cache.get(key)
         if cached is not None:
             return int(cached)
+        return await self._owner_loads.run(key, lambda: self._load_owner(video_id))
+
+    async def _load_owner(self, video_id: int) -> int:
         owner_id = (await self.get(video_id)).owner_id
-        await self.cache.set(key, str(owner_id).encode(), ttl=OWNER_CACHE_TTL)
+        await self.cache.set(owner_key(video_id), str(owner_id).encode(), ttl=OWNER_CACHE_TTL)
         return owner_id
 
     async def asset(self, sha256: str) -> Asset | None:

@@ -25,9 +25,17 @@ class GroupCommit(Generic[Item, Result]):
     per item, in order). A failed batch is flushed again item by item, so one bad item fails
     its own caller only; `flush` must therefore be all-or-nothing (one transaction)."""
 
-    def __init__(self, flush: Flush[Item, Result], *, max_batch: int = 512) -> None:
+    def __init__(
+        self, flush: Flush[Item, Result], *, max_batch: int = 512, linger_s: float = 0.0
+    ) -> None:
         self._flush = flush
         self._max_batch = max_batch
+        # How long a batch waits for company before it is written, while the last batch had
+        # company (under load): 0 for callers who wait on the answer (requests), more where
+        # many producers wake at once and bigger batches save more (consumers). When idle,
+        # one item is written at once.
+        self._linger_s = linger_s
+        self._busy = False
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.flushes = 0  # how many batches were written (tests and benches read it)
@@ -38,9 +46,9 @@ class GroupCommit(Generic[Item, Result]):
         self._queue.append((item, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._run())
-        # A caller that goes away (client disconnect) does not take its item out of the batch;
-        # shield keeps the batch's answer from being cancelled with it.
-        return await asyncio.shield(future)
+        # A caller that goes away (client disconnect) cancels only its own future; its item
+        # stays in the batch, which skips answering it.
+        return await future
 
     async def close(self) -> None:
         """Wait for queued items to be written."""
@@ -48,8 +56,11 @@ class GroupCommit(Generic[Item, Result]):
             await self._flusher
 
     async def _run(self) -> None:
+        if self._linger_s and self._busy:
+            await asyncio.sleep(self._linger_s)
         while self._queue:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            self._busy = len(batch) > 1
             await self._write(batch)
 
     async def _write(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
@@ -75,3 +86,20 @@ class GroupCommit(Generic[Item, Result]):
     def _flusher_alive(self) -> bool:
         task = asyncio.current_task()
         return task is not None and not task.cancelling()
+
+
+class SingleFlight(Generic[Result]):
+    """Concurrent loads of the same key share one call: when a cached value expires or is
+    first asked for by many requests at once, the database sees one query, not a stampede."""
+
+    def __init__(self) -> None:
+        self._flights: dict[str, asyncio.Future[Result]] = {}
+
+    async def run(self, key: str, load: Callable[[], Awaitable[Result]]) -> Result:
+        """`await load()` unless a load of `key` is under way; then wait for that one."""
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(load())
+            self._flights[key] = flight
+            flight.add_done_callback(lambda _: self._flights.pop(key, None))
+        return await asyncio.shield(flight)

@@ -35,6 +35,7 @@ from flick.platform.sql import Database, insert_or_ignore, metadata
 
 log = logging.getLogger(__name__)
 
+RELAY_LINGER_S = 0.02  # see _run_engine
 RELAY_BATCH = 1000  # rows per publish; large enough to amortise the bus round trip
 RELAY_LOCK_KEY = 0x666C69636B  # "flick": the PostgreSQL advisory lock electing one relay
 
@@ -148,14 +149,18 @@ class OutboxRelay:
             await self.bus.publish(topic, events)
 
     async def _run_engine(self, engine: AsyncEngine, stop: asyncio.Event) -> None:
+        moved = 0
         while not stop.is_set():
             try:
                 if await self._holds_relay_lock(engine):
-                    while await self.relay_once(engine):
-                        pass
+                    moved = 0
+                    while batch := await self.relay_once(engine):
+                        moved += batch
             except Exception:  # a database or bus outage: log, wait, try again
                 log.exception("outbox relay failed; retrying in %.1fs", self.poll_interval)
             await self._sleep(stop)
+            if moved > 1:  # under load: let more commits land so one publish carries them
+                await asyncio.sleep(RELAY_LINGER_S)
 
     async def _holds_relay_lock(self, engine: AsyncEngine) -> bool:
         if engine.dialect.name != "postgresql":

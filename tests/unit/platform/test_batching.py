@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from flick.platform.batching import GroupCommit
+from flick.platform.batching import GroupCommit, SingleFlight
 
 
 async def test_concurrent_submits_share_one_flush_and_get_their_own_results() -> None:
@@ -69,3 +69,21 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_batch() -> None:
     with pytest.raises(asyncio.CancelledError):
         await leaving
     assert written == [1, 2]
+
+
+async def test_single_flight_shares_one_load_per_key_and_forgets_it_after() -> None:
+    calls: list[str] = []
+
+    async def load(key: str) -> str:
+        calls.append(key)
+        await asyncio.sleep(0.01)
+        return key.upper()
+
+    flights: SingleFlight[str] = SingleFlight()
+    answers = await asyncio.gather(
+        *(flights.run(key, lambda key=key: load(key)) for key in ("a", "a", "b", "a"))
+    )
+    assert answers == ["A", "A", "B", "A"]
+    assert sorted(calls) == ["a", "b"]
+    await flights.run("a", lambda: load("a"))  # the finished flight is not reused
+    assert calls.count("a") == 2

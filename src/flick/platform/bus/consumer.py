@@ -26,6 +26,11 @@ Handler = Callable[[Sequence[Message]], Awaitable[None]]
 RETRY_BACKOFF_S = 0.05  # doubled per attempt; handler failures are usually a brief outage
 BUS_ERROR_BACKOFF_S = 1.0  # the bus itself failed (fetch, dead-letter publish): wait longer
 MERGED_BATCHES_MAX = 16  # partition batches handled in one call (one per partition by default)
+# Partition tasks wake over several loop turns, not at once: waiting this long lets their
+# batches meet (without it a call held 1.2 batches under load; likes/s rose from ~2.3k to
+# ~4.1k with it, bench/likes) and costs at most this much of the "seconds" counters and
+# notifications are allowed.
+MERGE_LINGER_S = 0.1
 FETCH_TIMEOUT_S = 0.25  # an idle partition checks `stop` this often
 
 
@@ -52,7 +57,7 @@ def merged_batches(handler: Handler) -> GroupCommit[Sequence[Message], None]:
         await handler([message for batch in batches for message in batch])
         return [None] * len(batches)
 
-    return GroupCommit(handle_merged, max_batch=MERGED_BATCHES_MAX)
+    return GroupCommit(handle_merged, max_batch=MERGED_BATCHES_MAX, linger_s=MERGE_LINGER_S)
 
 
 async def run_consumer(

@@ -33,6 +33,7 @@ T = TypeVar("T")
 Segment = tuple[str, int, int, int, bytes]  # topic, partition, first and last offset, data
 POLL_INTERVAL_S = 0.05  # how often a waiting fetch looks for another process's messages
 SEGMENT_EVENTS = 1000  # events per row at most; a fetch that starts mid-row splits it again
+COMMIT_LINGER_S = 0.1  # offset commits wait this long to share one write
 TAIL_BATCHES = 256  # recent batches kept in memory per partition (about a second of load)
 SEPARATOR = b"\n"  # JSON escapes newlines inside strings, so none occurs inside an event
 
@@ -72,7 +73,7 @@ class LocalBus:
         self._file_checked_at = 0.0
         self._file_version = -1  # PRAGMA data_version when last checked
         self._marks_version: dict[str, int] = {}  # the data_version each topic's marks are of
-        self._commits = GroupCommit(self._write_commits)
+        self._commits = GroupCommit(self._write_commits, linger_s=COMMIT_LINGER_S)
         self._closed = False
 
     @classmethod
