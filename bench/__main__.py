@@ -14,6 +14,7 @@ BENCHMARKS = {
     "ladder": "bench.ladder",
     "tus_ingest": "bench.tus_ingest",
     "likes": "bench.likes",
+    "retrieval": "bench.retrieval",
 }
 
 

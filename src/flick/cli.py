@@ -1,4 +1,4 @@
-"""The `flick` command line: serve, migrate, doctor."""
+"""The `flick` command line: serve, migrate, doctor, train, simulate, recs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from flick.platform.settings import Settings, load_settings
+from flick.recs.cli import recs, simulate, train  # light: torch loads inside each command
 
 if TYPE_CHECKING:
     from flick.bootstrap import Container
@@ -171,6 +172,10 @@ async def _run_until_signal(
     finally:
         await services.close()
 
+
+main.add_command(train)
+main.add_command(simulate)
+main.add_command(recs)
 
 if __name__ == "__main__":
     main()
