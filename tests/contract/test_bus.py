@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from flick.platform.bus import Bus, Event, Message, dead_letter_topic, partition_for
+from flick.platform.bus import (
+    Bus,
+    Event,
+    Message,
+    dead_letter_topic,
+    encode_event,
+    partition_for,
+)
 from flick.platform.bus.consumer import run_consumer
 from flick.platform.bus.local import LocalBus
 from flick.platform.bus.nats import NatsBus
@@ -71,6 +78,16 @@ async def _wait_until(condition: Callable[[], bool], *, seconds: float = 5) -> N
 
 
 # --- the log -----------------------------------------------------------------------------
+
+
+async def test_encoded_events_land_like_published_ones(open_bus: Opener) -> None:
+    bus = await open_bus()
+    events = _events([_key_in(p) for p in range(PARTITIONS)], per_key=3)
+    await bus.publish_encoded("video", [(e.key, encode_event(e)) for e in events])
+    got = await _read_all(bus, "video", group="g")
+    assert sorted(m.event.id for m in got) == sorted(e.id for e in events)
+    assert {m.event.id: m.event for m in got} == {e.id: e for e in events}
+    assert all(m.partition == partition_for(m.event.key, PARTITIONS) for m in got)
 
 
 async def test_events_round_trip_through_the_codec(open_bus: Opener) -> None:

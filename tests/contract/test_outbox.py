@@ -80,3 +80,18 @@ async def test_events_from_every_shard_database_are_relayed(db: Database, bus: L
             await record_event(conn, "graph", Event(type="test.hello", key=user.id, payload={}))
     assert await OutboxRelay(db, bus).drain() == 2
     assert sorted(m.event.key for m in await _drain(bus, "graph")) == sorted(keys)
+
+
+async def test_rows_written_before_the_key_column_are_relayed_by_their_decoded_key(
+    db: Database, bus: LocalBus
+) -> None:
+    from flick.platform.bus import encode_event, partition_for
+    from flick.platform.outbox import outbox
+
+    event = Event(type="test.old", key=12345, payload={})
+    async with db.transaction(0) as conn:  # as revision 0005 wrote it: no key
+        await conn.execute(outbox.insert().values(topic="user", event=encode_event(event)))
+    await OutboxRelay(db, bus).drain()
+    [message] = await _drain(bus, "user")
+    assert message.event == event
+    assert message.partition == partition_for(12345, bus.partitions)

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -48,6 +49,7 @@ outbox = Table(
     ),
     Column("topic", String(64), nullable=False),
     Column("event", LargeBinary, nullable=False),
+    Column("key", BigInteger, nullable=True),  # the event's partition key (None: decode it)
 )
 
 consumed_events = Table(
@@ -61,13 +63,13 @@ consumed_events = Table(
 
 async def record_event(conn: AsyncConnection, topic: str, event: Event) -> None:
     """Write an event to the outbox inside the caller's transaction."""
-    await conn.execute(insert(outbox).values(topic=topic, event=encode_event(event)))
+    await conn.execute(insert(outbox).values(topic=topic, event=encode_event(event), key=event.key))
 
 
 async def record_events(conn: AsyncConnection, topic: str, events: Sequence[Event]) -> None:
     """Write many events to the outbox in one statement, inside the caller's transaction."""
     if events:
-        rows = [{"topic": topic, "event": encode_event(event)} for event in events]
+        rows = [{"topic": topic, "event": encode_event(e), "key": e.key} for e in events]
         await conn.execute(insert(outbox), rows)
 
 
@@ -129,7 +131,7 @@ class OutboxRelay:
         async with self.db.begin(engine) as conn:
             rows = (
                 await conn.execute(
-                    select(outbox.c.seq, outbox.c.topic, outbox.c.event)
+                    select(outbox.c.seq, outbox.c.topic, outbox.c.event, outbox.c.key)
                     .order_by(outbox.c.seq)
                     .limit(RELAY_BATCH)
                 )
@@ -141,12 +143,12 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
-    async def _publish(self, rows: Sequence[tuple[int, str, bytes]]) -> None:
-        by_topic: dict[str, list[Event]] = defaultdict(list)
-        for _seq, topic, payload in rows:
-            by_topic[topic].append(decode_event(payload))
-        for topic, events in by_topic.items():
-            await self.bus.publish(topic, events)
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        by_topic: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
+        for _seq, topic, payload, key in rows:
+            by_topic[topic].append((decode_event(payload).key if key is None else key, payload))
+        for topic, records in by_topic.items():
+            await self.bus.publish_encoded(topic, records)
 
     async def _run_engine(self, engine: AsyncEngine, stop: asyncio.Event) -> None:
         moved = 0

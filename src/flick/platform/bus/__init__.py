@@ -114,6 +114,11 @@ class Bus(Protocol):
         """Append events durably; returns once every one is stored."""
         ...
 
+    async def publish_encoded(self, topic: str, records: Sequence[tuple[int, bytes]]) -> None:
+        """`publish` for events already encoded by `encode_event`, as (key, bytes) pairs (the
+        outbox relay's case: the bytes go to the log as they are)."""
+        ...
+
     async def fetch(
         self,
         topic: str,

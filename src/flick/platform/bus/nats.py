@@ -98,14 +98,18 @@ class NatsBus:
 
     async def publish(self, topic: str, events: Sequence[Event]) -> None:
         """Publish a batch with many messages in flight; returns when every one is acked."""
-        if not events:
+        await self.publish_encoded(topic, [(e.key, encode_event(e)) for e in events])
+
+    async def publish_encoded(self, topic: str, records: Sequence[tuple[int, bytes]]) -> None:
+        """`publish` for (key, encoded event) pairs."""
+        if not records:
             return
         await self._ensure_stream(topic)
-        for start in range(0, len(events), PUBLISH_WINDOW):
-            window = events[start : start + PUBLISH_WINDOW]
-            subjects = [self.subject(topic, partition_for(e.key, self.partitions)) for e in window]
+        for start in range(0, len(records), PUBLISH_WINDOW):
+            window = records[start : start + PUBLISH_WINDOW]
+            subjects = [self.subject(topic, partition_for(k, self.partitions)) for k, _ in window]
             try:
-                await self._acks.publish(subjects, [encode_event(e) for e in window])
+                await self._acks.publish(subjects, [data for _, data in window])
             except BaseException:
                 # Perhaps the stream was deleted underneath: look again on the next publish.
                 self._streams.discard(self.stream_name(topic))
