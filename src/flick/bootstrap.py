@@ -26,6 +26,9 @@ from flick.platform.cache import Cache
 from flick.platform.outbox import OutboxRelay
 from flick.platform.settings import Settings
 from flick.platform.sql import Database, database_from_settings
+from flick.recs.consumers import SignalAggregator, run_signals
+from flick.recs.service import Watches
+from flick.recs.signals import Signals
 from flick.social.consumers import CounterAggregator, run_counters
 from flick.social.service import Social
 
@@ -47,6 +50,8 @@ class Container:
     videos: Videos
     social: Social
     notifications: Notifications
+    watches: Watches
+    signals: Signals
     live: LiveHub
     limiter: RateLimiter
     closed: bool = field(default=False)
@@ -152,6 +157,8 @@ async def bootstrap(settings: Settings) -> Container:
         videos=videos,
         social=social,
         notifications=notifications,
+        watches=Watches(db, cache, videos, on_commit=relay.notify),
+        signals=Signals(cache),
         live=LiveHub(cache),
         limiter=RateLimiter(cache, settings),
     )
@@ -169,8 +176,8 @@ def transcode_worker(services: Container) -> TranscodeWorker:
 
 
 async def run_workers(services: Container, stop: asyncio.Event) -> None:
-    """The worker role: transcode jobs, counter aggregation, stored notifications and the
-    expired-upload sweep, until `stop` is set."""
+    """The worker role: transcode jobs, counter aggregation, stored notifications, real-time
+    recommendation signals and the expired-upload sweep, until `stop` is set."""
     worker = transcode_worker(services)
     every = services.settings.worker_sweep_s
     counters = CounterAggregator(services.db, services.cache)
@@ -178,6 +185,7 @@ async def run_workers(services: Container, stop: asyncio.Event) -> None:
         run_transcoder(worker, services.bus, stop),
         run_counters(counters, services.bus, stop),
         run_notifier(Notifier(services.notifications), services.bus, stop),
+        run_signals(SignalAggregator(services.signals), services.bus, stop),
         run_upload_sweeper(services.uploads, stop, every_s=every),
     )
 

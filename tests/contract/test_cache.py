@@ -59,6 +59,13 @@ async def test_counters_are_atomic_under_concurrency(cache: Cache) -> None:
     assert await cache.incr_many({}) == []
 
 
+async def test_incr_many_with_a_ttl_expires_every_counter(cache: Cache) -> None:
+    assert await cache.incr_many({"m1": 2, "m2": 3}, ttl=0.2) == [2, 3]
+    assert await cache.incr_many({"m1": 1}, ttl=0.2) == [3]
+    await asyncio.sleep(0.35)
+    assert await cache.get_many(["m1", "m2"]) == [None, None]
+
+
 async def test_counters_are_plain_values(cache: Cache) -> None:
     await cache.incr("views", 41)
     assert await cache.get("views") == b"41"

@@ -60,7 +60,9 @@ async def user_id(client: httpx.AsyncClient, token: str) -> int:
     return int((await client.get("/api/v1/me", headers=auth(token))).json()["id"])
 
 
-async def ready_video(services: Container, owner_id: int, *, sha256: str = "ab" * 32) -> int:
+async def ready_video(
+    services: Container, owner_id: int, *, sha256: str = "ab" * 32, duration_s: float = 10.0
+) -> int:
     """A video made ready directly in the stores, without transcoding (media tests put
     blobs under it themselves)."""
     video = Video(
@@ -68,7 +70,8 @@ async def ready_video(services: Container, owner_id: int, *, sha256: str = "ab" 
     )
     async with services.db.transaction(DIRECTORY_SHARD) as conn:
         await ingest_repo.create_asset(conn, sha256, source_upload_id=1, now=time.time())
-        await ingest_repo.update_asset(conn, sha256, status=VideoStatus.READY)
+        media = {"duration_s": duration_s}
+        await ingest_repo.update_asset(conn, sha256, status=VideoStatus.READY, media=media)
         await ingest_repo.add_ref(conn, sha256, video_id=video.id, owner_id=owner_id)
     async with services.db.transaction(shard_of(video.id)) as conn:
         await ingest_repo.insert_video(conn, video)

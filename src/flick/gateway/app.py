@@ -24,6 +24,7 @@ from flick.ingest.serving import MediaFiles
 from flick.notify import api as notify_api
 from flick.platform.errors import DomainError
 from flick.platform.settings import Settings, load_settings
+from flick.recs import api as recs_api
 from flick.social import api as social_api
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def _fastapi_app(**kwargs: object) -> FastAPI:
     app.include_router(ingest_api.router)
     app.include_router(social_api.router)
     app.include_router(notify_api.router)
+    app.include_router(recs_api.router)
     app.add_exception_handler(DomainError, problems.on_domain_error)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.on_http_error)

@@ -192,6 +192,25 @@ class Videos:
         await self.cache.set(owner_key(video_id), str(owner_id).encode(), ttl=OWNER_CACHE_TTL)
         return owner_id
 
+    async def playback_facts(self, video_id: int) -> tuple[int, float] | None:
+        """(creator id, duration in seconds) of a ready video; None for no video or one that
+        is not ready. Cached: every watch event asks."""
+        key = facts_key(video_id)
+        cached = await self.cache.get(key)
+        if cached is not None:
+            owner_id, duration_s = orjson.loads(cached)
+            return int(owner_id), float(duration_s)
+        try:
+            video = await self.get(video_id)
+        except NotFound:
+            return None
+        asset = await self.asset(video.asset)
+        if video.status is not VideoStatus.READY or asset is None:
+            return None  # not cached: it may become ready any moment
+        duration_s = float(asset.media.get("duration_s", 0.0))
+        await self.cache.set(key, orjson.dumps([video.owner_id, duration_s]), ttl=OWNER_CACHE_TTL)
+        return video.owner_id, duration_s
+
     async def asset(self, sha256: str) -> Asset | None:
         async with self.db.read(DIRECTORY_SHARD) as conn:
             return await repo.get_asset(conn, sha256)
@@ -233,7 +252,7 @@ class Videos:
                 raise NotFound(f"there is no video {video_id}")
             await record_event(conn, TOPIC, VideoDeleted(video_id, video.owner_id).to_event())
         self.on_commit()
-        await self.cache.delete(f"media:video:{video_id}", owner_key(video_id))
+        await self.cache.delete(f"media:video:{video_id}", owner_key(video_id), facts_key(video_id))
         await self._release_asset(video.asset, video_id)
 
     async def _release_asset(self, sha256: str, video_id: int) -> None:
@@ -249,6 +268,10 @@ class Videos:
 
 def owner_key(video_id: int) -> str:
     return f"video:owner:{video_id}"
+
+
+def facts_key(video_id: int) -> str:
+    return f"video:facts:{video_id}"
 
 
 def _event_for(

@@ -46,8 +46,9 @@ class Cache(Protocol):
         """Atomically add to an integer counter (absent = 0); returns the new value."""
         ...
 
-    async def incr_many(self, amounts: Mapping[str, int]) -> list[int]:
-        """Atomically add to several counters at once; new values in order."""
+    async def incr_many(self, amounts: Mapping[str, int], *, ttl: float | None = None) -> list[int]:
+        """Atomically add to several counters at once; new values in order. With `ttl`,
+        each counter expires that long after this call (time-bucketed counters)."""
         ...
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:

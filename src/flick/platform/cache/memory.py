@@ -96,10 +96,10 @@ class MemoryCache:
             self._expiry[key] = keep_ttl
         return value
 
-    async def incr_many(self, amounts: Mapping[str, int]) -> list[int]:
+    async def incr_many(self, amounts: Mapping[str, int], *, ttl: float | None = None) -> list[int]:
         """Add to several counters at once; new values in order."""
         # No await between the steps, so no other coroutine sees a partial update.
-        return [self._incr(key, amount) for key, amount in amounts.items()]
+        return [self._incr(key, amount, ttl) for key, amount in amounts.items()]
 
     # --- sorted sets ---------------------------------------------------------------------
 

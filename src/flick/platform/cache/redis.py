@@ -111,12 +111,15 @@ class RedisCache:
             value, _ = await pipe.execute()
         return int(value)
 
-    async def incr_many(self, amounts: Mapping[str, int]) -> list[int]:
-        """Several INCRBYs in one MULTI."""
+    async def incr_many(self, amounts: Mapping[str, int], *, ttl: float | None = None) -> list[int]:
+        """Several INCRBYs (each with its PEXPIRE when a TTL is given) in one MULTI."""
         async with self.client.pipeline(transaction=True) as pipe:
             for key, amount in amounts.items():
                 pipe.incrby(self._k(key), amount)
-            return [int(v) for v in await pipe.execute()]
+                if ttl is not None:
+                    pipe.pexpire(self._k(key), _ms(ttl) or 1)
+            replies = await pipe.execute()
+        return [int(v) for v in (replies[::2] if ttl is not None else replies)]
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
         """ZADD, then trim to the `cap` highest scores, in one MULTI."""
