@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flick.accounts.passwords import PasswordHasher
 from flick.accounts.service import Accounts
@@ -26,11 +28,15 @@ from flick.platform.cache import Cache
 from flick.platform.outbox import OutboxRelay
 from flick.platform.settings import Settings
 from flick.platform.sql import Database, database_from_settings
-from flick.recs.consumers import SignalAggregator, run_signals
+from flick.recs.consumers import SignalAggregator, run_exploration, run_signals
+from flick.recs.exploration import Exploration
 from flick.recs.service import Watches
 from flick.recs.signals import Signals
 from flick.social.consumers import CounterAggregator, run_counters
 from flick.social.service import Social
+
+if TYPE_CHECKING:
+    from flick.recs.retrieval import Retrieval
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +58,12 @@ class Container:
     notifications: Notifications
     watches: Watches
     signals: Signals
+    exploration: Exploration
     live: LiveHub
     limiter: RateLimiter
+    # The two-tower serving replica (imports torch): made by the processes that serve feeds,
+    # at startup, with `start_retrieval`.
+    retrieval: Retrieval | None = field(default=None)
     closed: bool = field(default=False)
 
     async def close(self) -> None:
@@ -159,9 +169,23 @@ async def bootstrap(settings: Settings) -> Container:
         notifications=notifications,
         watches=Watches(db, cache, videos, on_commit=relay.notify),
         signals=Signals(cache),
+        exploration=Exploration(cache),
         live=LiveHub(cache),
         limiter=RateLimiter(cache, settings),
     )
+
+
+def checkpoints_dir(settings: Settings) -> Path:
+    """Where `flick train` writes model versions and serving reads the newest."""
+    return settings.data_dir / "recs" / "checkpoints"
+
+
+async def run_retrieval(services: Container, stop: asyncio.Event) -> None:
+    """Hold this process's index replica, fed by the bus, until `stop` is set."""
+    from flick.recs.retrieval import Retrieval, run_index_replica  # torch: only where needed
+
+    services.retrieval = await asyncio.to_thread(Retrieval, checkpoints_dir(services.settings))
+    await run_index_replica(services.retrieval, services.bus, stop)
 
 
 def transcode_worker(services: Container) -> TranscodeWorker:
@@ -177,7 +201,7 @@ def transcode_worker(services: Container) -> TranscodeWorker:
 
 async def run_workers(services: Container, stop: asyncio.Event) -> None:
     """The worker role: transcode jobs, counter aggregation, stored notifications, real-time
-    recommendation signals and the expired-upload sweep, until `stop` is set."""
+    recommendation signals, exploration and the expired-upload sweep, until `stop` is set."""
     worker = transcode_worker(services)
     every = services.settings.worker_sweep_s
     counters = CounterAggregator(services.db, services.cache)
@@ -186,6 +210,7 @@ async def run_workers(services: Container, stop: asyncio.Event) -> None:
         run_counters(counters, services.bus, stop),
         run_notifier(Notifier(services.notifications), services.bus, stop),
         run_signals(SignalAggregator(services.signals), services.bus, stop),
+        run_exploration(services.exploration, services.signals, services.bus, stop),
         run_upload_sweeper(services.uploads, stop, every_s=every),
     )
 

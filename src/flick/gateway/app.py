@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import flick
 from flick.accounts import api as accounts_api
-from flick.bootstrap import Container, bootstrap, run_workers
+from flick.bootstrap import Container, bootstrap, run_retrieval, run_workers
 from flick.gateway import ops, problems
 from flick.gateway.edge import Edge
 from flick.gateway.ratelimit import RateLimiter
@@ -54,6 +54,7 @@ def create_app(
         edge.limiter = services.limiter
         stop = asyncio.Event()
         tasks = [asyncio.create_task(services.relay.run(stop))] if run_relay else []
+        tasks.append(asyncio.create_task(run_retrieval(services, stop)))
         live = asyncio.create_task(services.live.run())
         if run_worker:
             tasks.append(asyncio.create_task(run_workers(services, stop)))

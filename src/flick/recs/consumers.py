@@ -1,18 +1,28 @@
 """Reactions of the recs domain to events: the real-time signals consumer (group
-`recs.signals`) over `watch` and `interaction`."""
+`recs.signals`) over `watch` and `interaction`, and exploration's intake (group
+`recs.explore`) over `video`, with its periodic review."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Sequence
 
+from flick.ingest.events import DELETED, READY
+from flick.ingest.events import TOPIC as VIDEO
 from flick.platform.bus import Bus, Event, Message
 from flick.platform.bus.consumer import merged_batches, run_consumer
 from flick.recs.events import WATCH, WATCHED
+from flick.recs.exploration import Exploration
 from flick.recs.signals import Observation, Signals
 from flick.social.events import INTERACTION, LIKED
 
+log = logging.getLogger(__name__)
 GROUP = "recs.signals"
+EXPLORE_GROUP = "recs.explore"
+REVIEW_EVERY_S = 60.0  # exploration verdicts are due 30 minutes after a video is ready
 
 
 def observation_of(event: Event) -> Observation | None:
@@ -60,4 +70,36 @@ async def run_signals(aggregator: SignalAggregator, bus: Bus, stop: asyncio.Even
             run_consumer(bus, topic, group=GROUP, handler=aggregator.handle, stop=stop)
             for topic in (WATCH, INTERACTION)
         )
+    )
+
+
+async def run_exploration(
+    exploration: Exploration, signals: Signals, bus: Bus, stop: asyncio.Event
+) -> None:
+    """Admit ready videos to exploration, drop deleted ones, and review the pool every
+    REVIEW_EVERY_S, until `stop` is set."""
+
+    async def handle(messages: Sequence[Message]) -> None:
+        for message in messages:
+            event = message.event
+            video_id = int(event.payload["video_id"])
+            if event.type == READY:
+                creator = int(event.payload["owner_id"])
+                await exploration.admit(video_id, creator_id=creator, ready_at=event.ts)
+            elif event.type == DELETED:
+                await exploration.remove(video_id)
+
+    async def review() -> None:
+        while not stop.is_set():
+            try:
+                result = await exploration.review(signals, now=time.time())
+                if result.promoted or result.retired:
+                    log.info("exploration review: %s", result)
+            except Exception:  # the cache is down: the next review catches up
+                log.exception("exploration review failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), REVIEW_EVERY_S)
+
+    await asyncio.gather(
+        run_consumer(bus, VIDEO, group=EXPLORE_GROUP, handler=handle, stop=stop), review()
     )

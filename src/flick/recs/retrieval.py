@@ -1,0 +1,203 @@
+"""Serving the two towers: video vectors in a FAISS index, a user vector per request from the
+user's recent watches, top-k by dot product (DESIGN.md section 7).
+
+Every process that serves For You holds a replica, fed by the bus: a video that becomes ready
+is embedded from its content alone (no id embedding: nobody has watched it yet) and is
+retrievable at once; a deleted one leaves. Each replica consumes `video` in a consumer group
+of its own from the first offset, so it sees every video, as the article's per-node indexes
+do. When `flick train` writes a newer checkpoint, `maybe_reload` swaps the model in and
+re-embeds every known video with it, without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from flick.ingest.events import DELETED, READY
+from flick.ingest.events import TOPIC as VIDEO
+from flick.platform.bus import Bus, Event, Message
+from flick.platform.bus.consumer import run_consumer
+from flick.recs.data import MAX_TAGS, hour_of, weekday_of
+from flick.recs.features import VideoContent, content_features, text_embedder
+from flick.recs.hashing import tag_ids
+from flick.recs.index import VectorIndex
+from flick.recs.model import MAX_HISTORY_WEIGHT, ServingModel, UserInputs, VideoInputs
+from flick.recs.service import RecentWatch
+from flick.recs.training import CheckpointWatcher
+
+log = logging.getLogger(__name__)
+RELOAD_EVERY_S = 60.0  # how often a replica looks for a newer checkpoint
+HISTORY = 50  # watches pooled into the user vector (the user tower's N)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownVideo:
+    """What the replica keeps per video to (re-)embed it and to pool it into histories."""
+
+    creator_id: int
+    features: np.ndarray  # float32 [FEATURE_DIM]
+    tags: np.ndarray  # int64 [MAX_TAGS]
+
+
+class Retrieval:
+    """One process's replica of the video index and the serving model."""
+
+    def __init__(self, checkpoints: Path) -> None:
+        self.watcher = CheckpointWatcher(checkpoints)
+        self.index = VectorIndex()
+        self.videos: dict[int, KnownVideo] = {}
+        self._text = text_embedder(self._encoder_name())
+
+    @property
+    def model(self) -> ServingModel | None:
+        """The serving model, None until a checkpoint exists (`flick train`)."""
+        return self.watcher.current
+
+    # --- the index -------------------------------------------------------------------------
+
+    def add_video(
+        self,
+        video_id: int,
+        *,
+        creator_id: int,
+        caption: str,
+        hashtags: Sequence[str],
+        duration_s: float,
+    ) -> None:
+        """Make a ready video retrievable from its content."""
+        content = VideoContent(caption, tuple(hashtags), duration_s, None, (), creator_id)
+        known = KnownVideo(
+            creator_id,
+            content_features(content, text=self._text),
+            tag_ids(tuple(hashtags), width=MAX_TAGS),
+        )
+        self.videos[video_id] = known
+        if self.model is not None:
+            self.index.upsert(np.array([video_id]), self._embed([video_id]))
+
+    def remove_video(self, video_id: int) -> None:
+        """A deleted video is no longer retrieved."""
+        if self.videos.pop(video_id, None) is not None and self.model is not None:
+            self.index.remove(np.array([video_id]))
+
+    def maybe_reload(self) -> bool:
+        """Swap in a newer checkpoint and re-embed every known video; whether it changed."""
+        if not self.watcher.maybe_reload():
+            return False
+        self._text = text_embedder(self._encoder_name())
+        ids = list(self.videos)
+        if ids:
+            self.index.rebuild(np.array(ids, dtype=np.int64), self._embed(ids))
+        log.info("recs: serving checkpoint %s over %d videos", self.model.version, len(ids))  # type: ignore[union-attr]
+        return True
+
+    # --- serving ---------------------------------------------------------------------------
+
+    def candidates(
+        self,
+        user_id: int,
+        recent: Sequence[RecentWatch],
+        *,
+        k: int,
+        now: float | None = None,
+        device: int = 0,
+        locale: int = 0,
+    ) -> list[tuple[int, float]]:
+        """The `k` videos whose vectors best match the user's, with their scores; empty until
+        a model is trained."""
+        if self.model is None or len(self.index) == 0:
+            return []
+        inputs = self._user_inputs(
+            user_id, recent, now=now or time.time(), device=device, locale=locale
+        )
+        vector = self.model.user_embeddings(inputs)
+        ids, scores = self.index.search(vector, k)
+        return [(int(v), float(s)) for v, s in zip(ids[0], scores[0], strict=True) if v >= 0]
+
+    def _embed(self, video_ids: Sequence[int]) -> np.ndarray:
+        assert self.model is not None
+        known = [self.videos[v] for v in video_ids]
+        inputs = VideoInputs(
+            np.array(video_ids, dtype=np.int64),
+            np.array([k.creator_id for k in known], dtype=np.int64),
+            np.stack([k.features for k in known]).astype(np.float32),
+            np.stack([k.tags for k in known]),
+        )
+        # Content only: the id embeddings of a live platform's videos were never trained.
+        return self.model.video_embeddings(inputs, content_only=True)
+
+    def _user_inputs(
+        self, user_id: int, recent: Sequence[RecentWatch], *, now: float, device: int, locale: int
+    ) -> UserInputs:
+        history = [w for w in reversed(recent) if w.video_id in self.videos][-HISTORY:]
+        pad = HISTORY - len(history)
+        ids = [0] * pad + [w.video_id for w in history]
+        weights = [0.0] * pad + [min(w.watch_ratio, MAX_HISTORY_WEIGHT) for w in history]
+        features = np.stack(
+            [np.zeros_like(self._any_features())]
+            + [self.videos[w.video_id].features for w in history]
+        ).astype(np.float32)
+        rows = [0] * pad + list(range(1, len(history) + 1))
+        at = np.array([now])
+        return UserInputs(
+            user_id=np.array([user_id], dtype=np.int64),
+            history_video_id=np.array([ids], dtype=np.int64),
+            history_weight=np.array([weights], dtype=np.float32),
+            history_row=np.array([rows], dtype=np.int64),
+            history_features=features,
+            hour=hour_of(at),
+            weekday=weekday_of(at),
+            device=np.array([device], dtype=np.int64),
+            locale=np.array([locale], dtype=np.int64),
+        )
+
+    def _any_features(self) -> np.ndarray:
+        return next(iter(self.videos.values())).features
+
+    def _encoder_name(self) -> str:
+        return self.model.model.config.text_encoder if self.model is not None else "hashed-ngrams"
+
+
+async def run_index_replica(retrieval: Retrieval, bus: Bus, stop: asyncio.Event) -> None:
+    """Feed this process's replica from `video` (its own consumer group, from the start) and
+    look for newer checkpoints, until `stop` is set."""
+    group = f"recs.index.{os.getpid()}.{os.urandom(4).hex()}"
+
+    async def handle(messages: Sequence[Message]) -> None:
+        for message in messages:
+            apply_video_event(retrieval, message.event)
+
+    async def reload() -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(retrieval.maybe_reload)
+            except Exception:  # a half-written or broken checkpoint: keep serving the old one
+                log.exception("recs: could not load the newest checkpoint")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RELOAD_EVERY_S)
+
+    await asyncio.gather(run_consumer(bus, VIDEO, group=group, handler=handle, stop=stop), reload())
+
+
+def apply_video_event(retrieval: Retrieval, event: Event) -> None:
+    """A ready video joins the replica, a deleted one leaves."""
+    p = event.payload
+    if event.type == READY:
+        retrieval.add_video(
+            int(p["video_id"]),
+            creator_id=int(p["owner_id"]),
+            caption=str(p.get("caption", "")),
+            hashtags=list(p.get("hashtags", [])),
+            duration_s=float(p.get("duration_s", 0.0)),
+        )
+    elif event.type == DELETED:
+        retrieval.remove_video(int(p["video_id"]))
