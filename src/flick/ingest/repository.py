@@ -217,8 +217,21 @@ async def insert_video(conn: AsyncConnection, video: Video) -> None:
 
 async def get_video(conn: AsyncConnection, video_id: int) -> Video | None:
     row = (await conn.execute(select(videos).where(videos.c.id == video_id))).first()
-    if row is None:
-        return None
+    return None if row is None else _video(row)
+
+
+async def ready_videos_after(conn: AsyncConnection, after_id: int, *, limit: int) -> list[Video]:
+    """Ready videos of one database by id, after `after_id` (a catalog scan, page by page)."""
+    query = (
+        select(videos)
+        .where(videos.c.id > after_id, videos.c.status == VideoStatus.READY.value)
+        .order_by(videos.c.id)
+        .limit(limit)
+    )
+    return [_video(row) for row in await conn.execute(query)]
+
+
+def _video(row: Any) -> Video:
     return Video(
         id=row.id,
         owner_id=row.owner_id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -210,6 +210,21 @@ class Videos:
         duration_s = float(asset.media.get("duration_s", 0.0))
         await self.cache.set(key, orjson.dumps([video.owner_id, duration_s]), ttl=OWNER_CACHE_TTL)
         return video.owner_id, duration_s
+
+    async def ready_videos(self, *, page: int = 1000) -> AsyncIterator[tuple[Video, float]]:
+        """Every ready video with its duration in seconds, database by database (training
+        scans the catalog this way)."""
+        for engine in self.db.engines:
+            after = 0
+            while True:
+                async with engine.connect() as conn:
+                    found = await repo.ready_videos_after(conn, after, limit=page)
+                for video in found:
+                    asset = await self.asset(video.asset)
+                    yield video, float(asset.media.get("duration_s", 0.0)) if asset else 0.0
+                if len(found) < page:
+                    break
+                after = found[-1].id
 
     async def asset(self, sha256: str) -> Asset | None:
         async with self.db.read(DIRECTORY_SHARD) as conn:

@@ -42,3 +42,10 @@ async def recent_watches(conn: AsyncConnection, user_id: int, *, limit: int) -> 
         .limit(limit)
     )
     return list(await conn.execute(query))
+
+
+async def watches_after(conn: AsyncConnection, after_id: int, *, limit: int) -> list[Any]:
+    """Every watch of one database by id, after `after_id` (training reads them page by page)."""
+    c = watch_history.c
+    query = select(watch_history).where(c.id > after_id).order_by(c.id).limit(limit)
+    return list(await conn.execute(query))

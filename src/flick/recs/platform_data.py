@@ -1,0 +1,73 @@
+"""The platform's own watch logs as an `InteractionDataset`, so `flick train --source
+platform` learns from what this instance's viewers watched (the simulator and MovieLens are
+the other sources)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from flick.ingest.service import Videos
+from flick.platform.sql import Database
+from flick.recs import repository as repo
+from flick.recs.data import MAX_TAGS, Catalog, Interactions, StaticDataset
+from flick.recs.features import TextEmbedder, VideoContent, content_features_batch
+from flick.recs.hashing import tag_ids
+
+POSITIVE_RATIO = 0.8  # watched most of it (or a like-worthy replay): what training predicts
+PAGE = 5_000
+
+
+async def platform_dataset(db: Database, videos: Videos, *, text: TextEmbedder) -> StaticDataset:
+    """Every ready video and every watch of one, read from every database."""
+    catalog = await _catalog(videos, text=text)
+    known = set(catalog.video_id.tolist())
+    rows = [row for row in await _watches(db) if row.video_id in known]
+    ratio = np.array([r.watched_ms / max(r.duration_ms, 1) for r in rows], dtype=np.float32)
+    liked_it = [r.completed or q >= POSITIVE_RATIO for r, q in zip(rows, ratio, strict=True)]
+    positive = np.array(
+        [good and not r.quick_skip for r, good in zip(rows, liked_it, strict=True)], dtype=bool
+    )
+    zeros = np.zeros(len(rows), dtype=np.int64)  # device and locale are not reported yet
+    log = Interactions(
+        user_id=np.array([r.user_id for r in rows], dtype=np.int64),
+        video_id=np.array([r.video_id for r in rows], dtype=np.int64),
+        timestamp=np.array([r.watched_at for r in rows], dtype=np.float64),
+        watch_ratio=ratio,
+        positive=positive,
+        device=zeros,
+        locale=zeros.copy(),
+    )
+    return StaticDataset("platform", log, catalog)
+
+
+async def _catalog(videos: Videos, *, text: TextEmbedder) -> Catalog:
+    ids, creators, contents = [], [], []
+    async for video, duration_s in videos.ready_videos():
+        ids.append(video.id)
+        creators.append(video.owner_id)
+        contents.append(
+            VideoContent(video.caption, tuple(video.hashtags), duration_s, None, (), video.owner_id)
+        )
+    tags = [tag_ids(content.hashtags, width=MAX_TAGS) for content in contents]
+    return Catalog(
+        video_id=np.array(ids, dtype=np.int64),
+        creator_id=np.array(creators, dtype=np.int64),
+        features=content_features_batch(contents, text=text),
+        tags=np.stack(tags) if tags else np.zeros((0, MAX_TAGS), dtype=np.int64),
+    )
+
+
+async def _watches(db: Database) -> list[Any]:
+    found: list[Any] = []
+    for engine in db.engines:
+        after = 0
+        while True:
+            async with engine.connect() as conn:
+                page = await repo.watches_after(conn, after, limit=PAGE)
+            found += page
+            if len(page) < PAGE:
+                break
+            after = page[-1].id
+    return found
