@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +19,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from flick.recs.data import InteractionDataset
+    from flick.recs.model import ModelConfig
     from flick.recs.simulation import World
     from flick.recs.training import Progress as TrainingProgress
+    from flick.recs.training import TrainConfig
 
 console = Console(stderr=True, soft_wrap=True)
 DEFAULT_CHECKPOINTS = Path("var/recs/checkpoints")
@@ -70,10 +74,30 @@ def _world(users: int, videos: int, seed: int) -> World:
     return World(WorldConfig(users=users, videos=videos, creators=creators, seed=seed))
 
 
-def _train_config(epochs: int | None, threads: int | None) -> Any:
+def _train_config(epochs: int | None, threads: int | None) -> TrainConfig:
     from flick.recs.training import TrainConfig
 
     return TrainConfig(threads=threads, **({"epochs": epochs} if epochs else {}))
+
+
+def _with_popularity_weight(
+    dataset: InteractionDataset,
+    config: TrainConfig,
+    model_config: ModelConfig,
+    weight: float | None,
+) -> ModelConfig:
+    """`model_config` with this popularity weight, or with the one a validation split of
+    `dataset` chooses (evaluation.choose_popularity_weight) when it is None."""
+    from flick.recs.evaluation import K, choose_popularity_weight
+
+    if weight is None:
+        with training_bar("choosing the popularity weight on a validation split") as progress:
+            weight, table = choose_popularity_weight(
+                dataset, train_config=config, model_config=model_config, progress=progress
+            )
+        ndcg = ", ".join(f"{w}: {figures[f'ndcg@{K}']:.4f}" for w, figures in table.items())
+        console.print(f"popularity weight {weight} (validation NDCG@{K}: {ndcg})")
+    return replace(model_config, popularity_weight=weight)
 
 
 @click.command()
@@ -85,9 +109,19 @@ def _train_config(epochs: int | None, threads: int | None) -> Any:
     help="directory of versioned checkpoints",
 )
 @click.option("--text", type=click.Choice(TEXT_CHOICES), default="auto", show_default=True)
+@click.option(
+    "--popularity-weight",
+    type=float,
+    default=None,
+    help="serving's popularity offset weight [chosen on a validation split of the logs]",
+)
 @common_options
-def train(checkpoints: Path, text: str, **options: Any) -> None:
-    """Train the two towers on the simulated world; write the next checkpoint version."""
+def train(checkpoints: Path, text: str, popularity_weight: float | None, **options: Any) -> None:
+    """Train the two towers on the simulated world; write the next checkpoint version.
+
+    The settings are those `flick recs eval` uses for the simulated world
+    (evaluation.TUNED); the popularity weight is chosen the same way, on a validation split
+    (each user's latest 20 %), before the model trains on all the logs."""
     from flick.recs.features import text_embedder
     from flick.recs.model import ModelConfig
     from flick.recs.training import LATEST
@@ -97,6 +131,7 @@ def train(checkpoints: Path, text: str, **options: Any) -> None:
     dataset = _world(options["users"], options["videos"], options["seed"]).dataset(text=encoder)
     config = _train_config(options["epochs"], options["threads"])
     model_config = ModelConfig(text_encoder=encoder.name)
+    model_config = _with_popularity_weight(dataset, config, model_config, popularity_weight)
     with training_bar(f"training on {dataset.name}") as progress:
         result = run_training(
             dataset,
@@ -120,11 +155,17 @@ def train(checkpoints: Path, text: str, **options: Any) -> None:
     show_default=True,
     help="feed requests after the logged days, the same for both policies",
 )
+@click.option(
+    "--popularity-weight",
+    type=float,
+    default=None,
+    help="the two-tower feed's popularity offset weight [chosen on a validation split]",
+)
 @common_options
-def simulate(sessions: int, **options: Any) -> None:
+def simulate(sessions: int, popularity_weight: float | None, **options: Any) -> None:
     """Show a simulated world, then compare a popularity feed and the two-tower feed."""
     from flick.recs.features import text_embedder
-    from flick.recs.model import ServingModel
+    from flick.recs.model import ModelConfig, ServingModel
     from flick.recs.policies import popularity_policy, two_tower_policy
     from flick.recs.training import train as run_training
 
@@ -133,8 +174,9 @@ def simulate(sessions: int, **options: Any) -> None:
     log, catalog = dataset.interactions(), dataset.catalog()
     _print_mapping("simulated world", world.stats(log))
     config = _train_config(options["epochs"], options["threads"])
+    model_config = _with_popularity_weight(dataset, config, ModelConfig(), popularity_weight)
     with training_bar("training on the logs") as progress:
-        result = run_training(dataset, config, progress=progress)
+        result = run_training(dataset, config, model_config=model_config, progress=progress)
     requests = world.requests(sessions)
     serving = ServingModel(result.model)
     popular = world.mean_watch_ratio(popularity_policy(log, catalog), requests)
@@ -162,6 +204,7 @@ def recs() -> None:
 @click.option("--epochs", type=int, default=None, help="training epochs [tuned per dataset]")
 @click.option("--text", type=click.Choice(TEXT_CHOICES), default="hashed-ngrams", show_default=True)
 @click.option("--threads", type=int, default=None, help="torch CPU threads [all cores]")
+@click.option("--train-seed", type=int, default=0, show_default=True, help="training's seed")
 def evaluate_command(
     as_json: bool,
     quick: bool,
@@ -170,26 +213,31 @@ def evaluate_command(
     epochs: int | None,
     text: str,
     threads: int | None,
+    train_seed: int,
 ) -> None:
     """Recall@20 and NDCG@20 of the two towers, popularity and item-kNN (temporal split)."""
     from flick.recs.evaluation import evaluate_named
 
-    results = {}
+    results, weights = {}, {}
     for name in datasets or DATASET_CHOICES:
         with training_bar(f"{name}: training") as progress:
-            results[name] = evaluate_named(
+            evaluation = evaluate_named(
                 name,
                 quick=quick,
                 epochs=epochs,
                 threads=threads,
                 text=text,
                 max_users=max_users,
+                seed=train_seed,
                 progress=progress,
             )
+        results[name], weights[name] = evaluation.scores, evaluation.popularity_weight
     if as_json:
         click.echo(json.dumps(results))
     else:
         _print_results(results)
+        chosen = ", ".join(f"{name} {weight}" for name, weight in weights.items())
+        Console().print(f"two_tower popularity weight, chosen on validation: {chosen}")
 
 
 def _print_results(results: dict[str, dict[str, dict[str, float]]]) -> None:

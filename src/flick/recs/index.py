@@ -3,17 +3,23 @@
 Below EXACT_LIMIT vectors the index is exact: IndexFlatIP inside IndexIDMap2, which removes by
 id. At 100,000 64-d vectors a flat scan is 6.4 M multiply-adds, about 1 ms for one query on one
 core of this machine's class, and nothing is missed; beyond that it grows linearly, so the index
-switches itself to HNSW (graph search, logarithmic, approximate: docs/benchmarks.md has its
-recall). It switches back below EXACT_LIMIT / 2, so it does not flap at the threshold.
+switches itself to an inverted file (IVF). It switches back below EXACT_LIMIT / 2, so it does not
+flap at the threshold.
 
-FAISS's HNSW cannot remove a vector, so the HNSW form keeps its own labels: a removed or
-replaced vector stays in the graph, marked dead and filtered out at search time by a bitmap
-selector, and the graph is rebuilt without the dead once they are DEAD_SHARE of it.
+IVF (IndexIVFFlat): k-means cuts the space into `nlist` cells (about 4 sqrt(n): 4,096 for 1M
+vectors); a query scans the vectors of its `nprobe` nearest cells in full precision, so the
+scores it returns are exact and only a neighbour in an unvisited cell can be missed. Video
+embeddings cluster by topic, which is what IVF exploits: at 1M vectors, nprobe = 64 scans ~1.6 %
+of them and finds ~0.98 of the exact top 100 in about half a millisecond (docs/benchmarks.md).
+Unlike HNSW it removes and replaces vectors in place (a hashtable direct map keeps id -> slot).
+New vectors join the cell of their nearest centroid; once the index holds RETRAIN_GROWTH times
+what its centroids were trained on, it is rebuilt so the cells follow the data.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +27,13 @@ import faiss
 import numpy as np
 
 EXACT_LIMIT = 100_000  # see the module docstring
-HNSW_M = 32  # links per node: the usual choice for 64-d; more costs memory and build time
-EF_CONSTRUCTION = 64  # build-time beam: 1M builds in 76 s on 2 cores; 200 took 200 s
-EF_SEARCH = 320  # query-time beam: p99 < 2 ms for top-200 of 1M, recall short of goal (bench)
-DEAD_SHARE = 0.2
+NPROBE = 64  # cells scanned per query: recall@100 ~0.98 at 1M (bench.retrieval)
+CELL_FACTOR = 4  # nlist = CELL_FACTOR * sqrt(n), rounded to a power of two
+MIN_POINTS_PER_CELL = 39  # k-means wants at least this many training points per centroid
+TRAIN_POINTS_PER_CELL = 64  # k-means sample: 64 per centroid (262,144 for 1M) trains in ~10 s
+RETRAIN_GROWTH = 4.0
 META = "meta.json"
 INDEX_FILE = "index.faiss"
-LABELS_FILE = "labels.npy"
-ALIVE_FILE = "alive.npy"
 
 
 class VectorIndex:
@@ -39,57 +44,48 @@ class VectorIndex:
         dim: int = 64,
         *,
         exact_limit: int = EXACT_LIMIT,
-        hnsw_m: int = HNSW_M,
-        ef_construction: int = EF_CONSTRUCTION,
-        ef_search: int = EF_SEARCH,
+        nprobe: int = NPROBE,
+        nlist: int | None = None,
+        seed: int = 0,
     ) -> None:
         self.dim = dim
         self.exact_limit = exact_limit
-        self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
+        self.nprobe = nprobe
+        self.nlist = nlist  # None: chosen from the size at each (re)build
+        self.seed = seed
         self._exact: Any = _flat(dim)  # faiss.IndexIDMap2 or None (faiss has no type stubs)
-        self._hnsw: Any = None  # faiss.IndexHNSWFlat or None
-        self._labels = np.zeros(0, dtype=np.int64)  # HNSW internal label -> id
-        self._alive = np.zeros(0, dtype=bool)
-        self._where: dict[int, int] = {}  # id -> HNSW internal label, live ones only
+        self._ivf: Any = None  # faiss.IndexIVFFlat or None
+        self._trained_on = 0  # vectors held when the IVF centroids were trained
 
     @property
     def kind(self) -> str:
-        """ "exact" or "hnsw"."""
-        return "exact" if self._exact is not None else "hnsw"
+        """ "exact" or "ivf"."""
+        return "exact" if self._exact is not None else "ivf"
 
     def __len__(self) -> int:
-        return self._exact.ntotal if self._exact is not None else len(self._where)
+        return int((self._exact if self._exact is not None else self._ivf).ntotal)
 
     def upsert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add vectors, replacing any already held under the same ids."""
         ids, vectors = _check(ids, vectors, self.dim)
         self.remove(ids)
-        if self._exact is not None:
-            self._exact.add_with_ids(vectors, ids)
-        else:
-            self._hnsw_add(ids, vectors)
+        (self._exact if self._exact is not None else self._ivf).add_with_ids(vectors, ids)
         self._maybe_switch()
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove these ids (unknown ones are ignored); how many were removed."""
-        ids = np.asarray(ids, dtype=np.int64).ravel()
+        ids = np.ascontiguousarray(ids, dtype=np.int64).ravel()
         if self._exact is not None:
             return int(self._exact.remove_ids(faiss.IDSelectorBatch(ids)))
-        labels = [self._where.pop(int(i)) for i in ids if int(i) in self._where]
-        self._alive[labels] = False
-        if self._hnsw is not None and (~self._alive).sum() > DEAD_SHARE * len(self._alive):
-            self.rebuild(*self.items())
-        else:
-            self._maybe_switch()
-        return len(labels)
+        # the hashtable direct map only takes an IDSelectorArray
+        removed = int(self._ivf.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids))))
+        self._maybe_switch()
+        return removed
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top k ids and scores per query ([n, dim] or [dim]); -1 and -inf pad short rows."""
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if self._exact is not None:
-            scores, ids = self._exact.search(q, k)
-        else:
-            scores, ids = self._hnsw_search(q, k)
+        scores, ids = (self._exact if self._exact is not None else self._ivf).search(q, k)
         return ids, np.where(ids >= 0, scores, -np.inf).astype(np.float32)
 
     def items(self) -> tuple[np.ndarray, np.ndarray]:
@@ -97,24 +93,29 @@ class VectorIndex:
         if self._exact is not None:
             ids = faiss.vector_to_array(self._exact.id_map).astype(np.int64)
             return ids, self._exact.index.reconstruct_n(0, self._exact.ntotal)
-        assert self._hnsw is not None
-        live = np.flatnonzero(self._alive)
-        vectors = self._hnsw.reconstruct_n(0, self._hnsw.ntotal)[live] if len(live) else None
-        return self._labels[live], np.zeros(
-            (0, self.dim), np.float32
-        ) if vectors is None else vectors
+        lists = self._ivf.invlists
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(cell), lists.list_size(cell)).copy()
+            for cell in range(self._ivf.nlist)
+            if lists.list_size(cell)
+        ]
+        ids = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        if not len(ids):
+            return ids, np.zeros((0, self.dim), np.float32)
+        return ids, self._ivf.reconstruct_batch(ids)
 
     def rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Replace the whole content, choosing exact or HNSW by size."""
+        """Replace the whole content, choosing exact or IVF by size (IVF retrains k-means)."""
         ids, vectors = _check(ids, vectors, self.dim)
-        self._exact, self._hnsw = None, None
-        self._labels, self._alive, self._where = np.zeros(0, np.int64), np.zeros(0, bool), {}
+        self._exact, self._ivf = None, None
         if len(ids) > self.exact_limit:
-            self._hnsw = self._new_hnsw()
-            self._hnsw_add(ids, vectors)
+            self._ivf = self._train_ivf(vectors)
+            self._ivf.add_with_ids(vectors, ids)
+            self._trained_on = len(ids)
         else:
             self._exact = _flat(self.dim)
             self._exact.add_with_ids(vectors, ids)
+            self._trained_on = 0
 
     def save(self, directory: Path) -> None:
         """Write the index into `directory` (created if missing)."""
@@ -122,62 +123,59 @@ class VectorIndex:
         params = {
             "dim": self.dim,
             "exact_limit": self.exact_limit,
-            "hnsw_m": self.hnsw_m,
-            "ef_construction": self.ef_construction,
-            "ef_search": self.ef_search,
+            "nprobe": self.nprobe,
+            "nlist": self.nlist,
+            "seed": self.seed,
         }
-        (directory / META).write_text(json.dumps({"kind": self.kind, **params}))
-        faiss.write_index(
-            self._exact if self._exact is not None else self._hnsw, str(directory / INDEX_FILE)
-        )
-        if self._hnsw is not None:
-            np.save(directory / LABELS_FILE, self._labels)
-            np.save(directory / ALIVE_FILE, self._alive)
+        meta = {"kind": self.kind, "trained_on": self._trained_on, **params}
+        (directory / META).write_text(json.dumps(meta))
+        stored = self._exact if self._exact is not None else self._ivf
+        faiss.write_index(stored, str(directory / INDEX_FILE))
 
     @classmethod
     def load(cls, directory: Path) -> VectorIndex:
         """An index written by `save`."""
         meta = json.loads((directory / META).read_text())
-        kind = meta.pop("kind")
+        kind, trained_on = meta.pop("kind"), meta.pop("trained_on", 0)
         index = cls(**meta)
-        stored = faiss.read_index(str(directory / INDEX_FILE))
+        stored: Any = faiss.read_index(str(directory / INDEX_FILE))  # the concrete type
         if kind == "exact":
-            index._exact = stored  # read_index hands back the concrete type
-            return index
-        index._exact, index._hnsw = None, stored
-        index._labels = np.load(directory / LABELS_FILE)
-        index._alive = np.load(directory / ALIVE_FILE)
-        live = np.flatnonzero(index._alive)
-        index._where = dict(zip(index._labels[live].tolist(), live.tolist(), strict=True))
+            index._exact = stored
+        else:
+            index._exact, index._ivf, index._trained_on = None, stored, trained_on
+            stored.nprobe = min(index.nprobe, stored.nlist)
         return index
 
-    def _new_hnsw(self) -> Any:
-        graph = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = self.ef_construction
-        return graph
+    def cells(self, n: int) -> int:
+        """IVF cells for n vectors: `nlist` if set, else CELL_FACTOR sqrt(n) rounded to a power
+        of two, at most n / MIN_POINTS_PER_CELL."""
+        if self.nlist:
+            return self.nlist
+        wanted = 2 ** round(math.log2(max(1.0, CELL_FACTOR * math.sqrt(n))))
+        return max(1, min(wanted, n // MIN_POINTS_PER_CELL))
 
-    def _hnsw_add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        assert self._hnsw is not None
-        first = self._hnsw.ntotal
-        self._hnsw.add(vectors)
-        self._labels = np.concatenate([self._labels, ids])
-        self._alive = np.concatenate([self._alive, np.ones(len(ids), dtype=bool)])
-        self._where.update(zip(ids.tolist(), range(first, first + len(ids)), strict=True))
-
-    def _hnsw_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        assert self._hnsw is not None
-        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-        params.efSearch = max(self.ef_search, k)
-        if not self._alive.all():
-            bits = np.packbits(self._alive, bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(len(self._alive), faiss.swig_ptr(bits))
-        scores, labels = self._hnsw.search(q, k, params=params)
-        return scores, np.where(labels >= 0, self._labels[np.maximum(labels, 0)], -1)
+    def _train_ivf(self, vectors: np.ndarray) -> Any:
+        nlist = self.cells(len(vectors))
+        ivf = faiss.IndexIVFFlat(
+            faiss.IndexFlatIP(self.dim), self.dim, nlist, faiss.METRIC_INNER_PRODUCT
+        )
+        ivf.cp.max_points_per_centroid = TRAIN_POINTS_PER_CELL
+        ivf.cp.seed = self.seed
+        sample = min(len(vectors), TRAIN_POINTS_PER_CELL * nlist)
+        rows = np.random.default_rng(self.seed).choice(len(vectors), sample, replace=False)
+        ivf.train(vectors[np.sort(rows)])
+        # a hashtable id -> slot map: remove and reconstruct by id
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
+        ivf.nprobe = min(self.nprobe, nlist)
+        return ivf
 
     def _maybe_switch(self) -> None:
-        too_big = self._exact is not None and self._exact.ntotal > self.exact_limit
-        too_small = self._hnsw is not None and len(self._where) < self.exact_limit // 2
-        if too_big or too_small:
+        if self._exact is not None:
+            if self._exact.ntotal > self.exact_limit:
+                self.rebuild(*self.items())
+            return
+        size = self._ivf.ntotal
+        if size < self.exact_limit // 2 or size > RETRAIN_GROWTH * self._trained_on:
             self.rebuild(*self.items())
 
 

@@ -9,7 +9,8 @@ new video (`content_only=True`) lands near the videos that users watched like it
 
 Training loss: in-batch sampled softmax with logQ correction (Yi et al., RecSys 2019): popular
 videos appear as negatives in many batches, so each logit is lowered by log(sampling
-probability) to keep the model from just learning to demote popularity.
+probability) to keep the model from just learning to demote popularity. Serving adds back a
+share of popularity chosen on a validation split (`popularity_weight`, `popularity_offset`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class ModelConfig:
     id_dropout: float = 0.2  # share of examples trained with no video or user id
     temperature: float = 0.05
     logq: bool = True
+    short_history: int = 0  # > 0: the last N watches pooled again, beside the long pooling
+    recency_half_life: float = 0.0  # > 0: a watch this many places back counts half; 0: flat
+    uniform_negatives: int = 0  # catalog videos drawn uniformly per batch, beside in-batch
+    item_bias: bool = False  # a learned per-video score offset (id and content), see bias()
+    popularity_weight: float = 0.0  # serving: + w T log(1 + positives), see popularity_offset
     text_encoder: str = "hashed-ngrams"  # features.text_embedder name the features came from
 
     def to_json(self) -> str:
@@ -173,16 +179,22 @@ class TwoTower(nn.Module):
         self.device = nn.Embedding(c.devices, c.context_dim)
         self.locale = nn.Embedding(c.locales, c.context_dim)
         self.content = nn.Linear(c.feature_dim, c.id_dim)
-        self.user_mlp = _mlp(2 * c.id_dim + 4 * c.context_dim, c.hidden, c.dim)
+        pooled = 2 if c.short_history > 0 else 1
+        self.user_mlp = _mlp((1 + pooled) * c.id_dim + 4 * c.context_dim, c.hidden, c.dim)
         self.video_mlp = _mlp(4 * c.id_dim, c.hidden, c.dim)
+        self.video_bias = nn.Embedding(c.video_buckets, 1, sparse=True) if c.item_bias else None
+        self.content_bias = nn.Linear(c.feature_dim, 1) if c.item_bias else None
         for table in (self.user_id, self.video_id, self.creator, self.tag):
             nn.init.normal_(table.weight, std=0.05)
+        if self.video_bias is not None:
+            nn.init.zeros_(self.video_bias.weight)
         with torch.no_grad():
             self.tag.weight[0].zero_()
 
     def sparse_parameters(self) -> list[Tensor]:
         """The hashed id tables (sparse gradients)."""
-        return [self.user_id.weight, self.video_id.weight, self.creator.weight, self.tag.weight]
+        tables = [self.user_id, self.video_id, self.creator, self.tag, self.video_bias]
+        return [table.weight for table in tables if table is not None]
 
     def dense_parameters(self) -> list[Tensor]:
         """Everything else."""
@@ -202,13 +214,24 @@ class TwoTower(nn.Module):
         ]
         return F.normalize(self.video_mlp(torch.cat(parts, dim=1)), dim=1)
 
+    def bias(self, inputs: VideoInputs, *, content_only: bool = False) -> Tensor:
+        """Each video's learned score offset [B] (in logits, i.e. already over temperature);
+        zeros without `item_bias`."""
+        c = self.config
+        if self.video_bias is None or self.content_bias is None:
+            return torch.zeros(len(inputs.video_id))
+        ids = self.video_bias(_bucket(inputs.video_id, c.video_buckets, "video"))
+        keep = self._keep(len(inputs.video_id), content_only=content_only)
+        content = self.content_bias(torch.from_numpy(inputs.features))
+        return (ids * keep + content).squeeze(1)
+
     def users(self, inputs: UserInputs) -> Tensor:
         """L2-normalised user vectors [B, dim]."""
         c = self.config
         ids = self.user_id(_bucket(inputs.user_id, c.user_buckets, "user"))
         parts = [
             ids * self._keep(len(inputs.user_id), content_only=False),
-            self._history(inputs),
+            *self._history(inputs),
             self.hour(torch.from_numpy(inputs.hour % 24)),
             self.weekday(torch.from_numpy(inputs.weekday % 7)),
             self.device(_bucket(inputs.device, c.devices, "device")),
@@ -216,13 +239,21 @@ class TwoTower(nn.Module):
         ]
         return F.normalize(self.user_mlp(torch.cat(parts, dim=1)), dim=1)
 
-    def _history(self, inputs: UserInputs) -> Tensor:
+    def _history(self, inputs: UserInputs) -> list[Tensor]:
+        """The weighted mean of the history items, and of the last `short_history` of them."""
         c = self.config
         ids = self.video_id(_bucket(inputs.history_video_id, c.video_buckets, "video"))
         content = self.content(torch.from_numpy(inputs.history_features))
         items = ids + content[torch.from_numpy(inputs.history_row)]
         weights = torch.from_numpy(inputs.history_weight).unsqueeze(-1)
-        return (items * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-6)
+        if c.recency_half_life > 0:  # the last column is the newest watch
+            age = torch.arange(weights.shape[1] - 1, -1, -1, dtype=torch.float32)
+            weights = weights * torch.exp2(-age / c.recency_half_life)[None, :, None]
+        pooled = [_weighted_mean(items, weights)]
+        if c.short_history > 0:
+            last = c.short_history
+            pooled.append(_weighted_mean(items[:, -last:], weights[:, -last:]))
+        return pooled
 
     def _tags(self, tags: np.ndarray) -> Tensor:
         hashed = np.where(
@@ -249,20 +280,27 @@ def sampled_softmax_loss(
     video_keys: Tensor,
     log_q: Tensor | None,
     temperature: float,
+    bias: Tensor | None = None,
 ) -> Tensor:
-    """In-batch softmax: row i's positive is video i, the other rows' videos its negatives.
+    """Sampled softmax: row i's positive is column i, every other column a negative.
 
-    `log_q` is log of each video's sampling probability (its share of training positives);
-    subtracting it corrects for popular videos being sampled as negatives more often. The same
-    video appearing twice in a batch is not its own negative (`video_keys` are equal).
+    Columns are the batch's own videos (len(users) of them) then any extra negatives.
+    `log_q` is log of each column's sampling probability (for in-batch videos their share of
+    training positives); subtracting it corrects for popular videos being sampled as negatives
+    more often. `bias` is a per-column logit offset (the model's learned item bias). A column
+    showing row i's own video (equal `video_keys`) is not a negative of row i.
     """
+    n = len(users)
     logits = users @ videos.T / temperature
+    if bias is not None:
+        logits = logits + bias[None, :]
     if log_q is not None:
         logits = logits - log_q[None, :]
-    eye = torch.eye(len(users), dtype=torch.bool)
-    duplicate = (video_keys[None, :] == video_keys[:, None]) & ~eye
+    own = torch.zeros(logits.shape, dtype=torch.bool)
+    own[:, :n] = torch.eye(n, dtype=torch.bool)
+    duplicate = (video_keys[None, :] == video_keys[:n, None]) & ~own
     logits = logits.masked_fill(duplicate, float("-inf"))
-    return F.cross_entropy(logits, torch.arange(len(users)))
+    return F.cross_entropy(logits, torch.arange(n))
 
 
 class ServingModel:
@@ -292,6 +330,20 @@ class ServingModel:
         with torch.inference_mode():
             return self.model.videos(inputs, content_only=content_only).numpy()
 
+    def popularity_offset(self, positives: np.ndarray) -> np.ndarray:
+        """What serving adds to each video's dot product: popularity_weight x temperature x
+        log(1 + its positives in the logs the model was trained on).
+
+        Training subtracts log q from every logit (logQ correction), so the dot product learns
+        taste with popularity taken out; this puts back the share of popularity that a
+        validation split (evaluation.choose_popularity_weight) says helps. In an inner-product
+        index the offset is one more dimension: [v, log(1 + positives)] against
+        [u, popularity_weight x temperature].
+        """
+        c = self.config
+        counts = np.asarray(positives, dtype=np.float64)
+        return (c.popularity_weight * c.temperature * np.log1p(counts)).astype(np.float32)
+
 
 def save_weights(model: TwoTower, directory: Path) -> None:
     """Write weights.pt and config.json into `directory`."""
@@ -301,6 +353,10 @@ def save_weights(model: TwoTower, directory: Path) -> None:
 
 def _bucket(values: np.ndarray, buckets: int, kind: str) -> Tensor:
     return torch.from_numpy(bucket(values, buckets, salt=_SALT[kind]))
+
+
+def _weighted_mean(items: Tensor, weights: Tensor) -> Tensor:
+    return (items * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-6)
 
 
 def _mlp(width_in: int, hidden: int, width_out: int) -> nn.Sequential:

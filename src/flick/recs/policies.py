@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from flick.recs.data import Catalog, Interactions, Sequences
-from flick.recs.evaluation import top_k
+from flick.recs.evaluation import positive_counts, top_k
 from flick.recs.model import ServingModel, UserInputs
 from flick.recs.simulation import Policy, Requests
 from flick.recs.training import embed_catalog
@@ -24,9 +24,11 @@ def popularity_policy(log: Interactions, catalog: Catalog) -> Policy:
 
 
 def two_tower_policy(serving: ServingModel, log: Interactions, catalog: Catalog) -> Policy:
-    """The videos nearest the user's vector (latest history, the request's context)."""
+    """The videos nearest the user's vector (latest history, the request's context), plus the
+    model's popularity offset (positives per video in the logs)."""
     seq = Sequences.build(log, catalog)
     videos = embed_catalog(serving, catalog)
+    offset = serving.popularity_offset(positive_counts(log, catalog))
     seen = _seen(log, catalog)
 
     def feed(requests: Requests, k: int) -> np.ndarray:
@@ -39,7 +41,7 @@ def two_tower_policy(serving: ServingModel, log: Interactions, catalog: Catalog)
             device=requests.device,
             locale=requests.locale,
         )
-        scores = serving.user_embeddings(inputs) @ videos.T
+        scores = serving.user_embeddings(inputs) @ videos.T + offset[None, :]
         return catalog.video_id[top_k(scores, _for(seen, requests), k=k)]
 
     return feed

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
-from flick.recs.cli import recs
+from flick.recs.cli import recs, train
+from flick.recs.evaluation import POPULARITY_GRID
+from flick.recs.model import ModelConfig
 
 
 def test_eval_json_shape_on_a_quick_run() -> None:
@@ -19,3 +22,13 @@ def test_eval_json_shape_on_a_quick_run() -> None:
         for figures in methods.values():
             assert set(figures) == {"recall@20", "ndcg@20"}
             assert all(isinstance(value, float) for value in figures.values())
+
+
+def test_train_chooses_the_popularity_weight_and_writes_a_checkpoint(tmp_path: Path) -> None:
+    arguments = ["--checkpoints", str(tmp_path), "--text", "hashed-ngrams", "--users", "150"]
+    arguments += ["--videos", "300", "--epochs", "1", "--threads", "1"]
+    result = CliRunner().invoke(train, arguments)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "v0001" / "config.json").read_text())
+    assert config["popularity_weight"] in POPULARITY_GRID
+    assert config["recency_half_life"] == ModelConfig().recency_half_life

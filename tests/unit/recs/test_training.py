@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from flick.recs.data import StaticDataset
 from flick.recs.evaluation import (
+    POPULARITY_GRID,
+    choose_popularity_weight,
     evaluate,
     recall_at_k,
     temporal_split,
@@ -76,13 +79,32 @@ def test_train_writes_a_checkpoint_with_its_metrics(
 
 
 def test_evaluate_reports_every_method(tiny_dataset: StaticDataset) -> None:
-    scores = evaluate(
+    evaluation = evaluate(
         tiny_dataset,
         train_config=TrainConfig(epochs=1, threads=1),
         model_config=TINY_MODEL,
         max_users=50,
     )
+    scores = evaluation.scores
+    assert evaluation.popularity_weight in evaluation.validation
     assert set(scores) == {"two_tower", "popularity", "item_knn"}
     for figures in scores.values():
         assert set(figures) == {"recall@20", "ndcg@20"}
         assert all(0.0 <= value <= 1.0 for value in figures.values())
+
+
+def test_mixed_negatives_and_item_bias_train(tiny_dataset: StaticDataset) -> None:
+    config = replace(TINY_MODEL, uniform_negatives=64, item_bias=True)
+    result = train(tiny_dataset, replace(QUICK, epochs=2), model_config=config)
+    losses = result.metrics["loss"]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_the_popularity_weight_is_chosen_on_a_validation_split(
+    tiny_dataset: StaticDataset,
+) -> None:
+    weight, table = choose_popularity_weight(
+        tiny_dataset, train_config=replace(QUICK, epochs=1), model_config=TINY_MODEL
+    )
+    assert set(table) == set(POPULARITY_GRID) and weight in table
+    assert table[weight]["ndcg@20"] == max(figures["ndcg@20"] for figures in table.values())
