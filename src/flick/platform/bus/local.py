@@ -31,7 +31,7 @@ from flick.platform.bus import Event, Message, decode_event, encode_event, parti
 
 T = TypeVar("T")
 Segment = tuple[str, int, int, int, bytes]  # topic, partition, first and last offset, data
-POLL_INTERVAL_S = 0.05  # how often a waiting fetch looks for another process's messages
+POLL_INTERVAL_S = 0.05  # how often the file is checked for another process's messages
 SEGMENT_EVENTS = 1000  # events per row at most; a fetch that starts mid-row splits it again
 COMMIT_LINGER_S = 0.1  # offset commits wait this long to share one write
 TAIL_BATCHES = 256  # recent batches kept in memory per partition (about a second of load)
@@ -70,8 +70,8 @@ class LocalBus:
         # The highest offset known to be stored per (topic, partition), from this process's
         # appends and from reading the file's marks (another process's appends).
         self._high_water: dict[tuple[str, int], int] = {}
-        self._file_checked_at = 0.0
-        self._file_version = -1  # PRAGMA data_version when last checked
+        self._file_version = -1  # PRAGMA data_version as the file watch last read it
+        self._file_watch: asyncio.Task[None] | None = None
         self._marks_version: dict[str, int] = {}  # the data_version each topic's marks are of
         self._commits = GroupCommit(self._write_commits, linger_s=COMMIT_LINGER_S)
         self._closed = False
@@ -172,9 +172,11 @@ class LocalBus:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            # asyncio.timeout, not wait_for: no task per wait (up to 96 fetchers wait at once)
+            self._ensure_file_watch()
+            # Woken by a publish in this process or by the file watch (another process's);
+            # asyncio.timeout, not wait_for: no task per wait (a hundred fetchers wait at once).
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(remaining, POLL_INTERVAL_S)):
+                async with asyncio.timeout(remaining):
                     await wake.wait()
 
     async def _records(
@@ -192,21 +194,30 @@ class LocalBus:
         return await self._run(lambda: self._read(topic, partition, after, limit))
 
     async def _refresh_high_water(self, topic: str) -> None:
-        """Re-read the topic's marks if another process wrote to the file since they were
-        read (SQLite's data_version moves only for other connections' commits); checked at
-        most once per poll interval."""
-        now = time.monotonic()
-        if now - self._file_checked_at >= POLL_INTERVAL_S:
-            self._file_checked_at = now
-            self._file_version = await self._run(
-                lambda: self._db.execute("PRAGMA data_version").fetchone()[0]
-            )
+        """Re-read the topic's marks if the file watch saw another process write since they
+        were read."""
         if self._marks_version.get(topic) == self._file_version:
             return
         self._marks_version[topic] = self._file_version
         marks = await self._run(lambda: self._read_high_water(topic))
         for partition, last in enumerate(marks):
             self._raise_high_water(topic, partition, last)
+
+    def _ensure_file_watch(self) -> None:
+        if self._file_watch is None or self._file_watch.done():
+            self._file_watch = asyncio.get_running_loop().create_task(self._watch_file())
+
+    async def _watch_file(self) -> None:
+        """Once per poll interval, one query: has another connection committed to the file
+        (SQLite's data_version moves only for other connections' commits)? If so, wake every
+        waiting fetch so it re-reads the marks. Waiting fetches cost nothing otherwise."""
+        while not self._closed:
+            await asyncio.sleep(POLL_INTERVAL_S)
+            version = await self._run(lambda: self._db.execute("PRAGMA data_version").fetchone()[0])
+            if version != self._file_version:
+                self._file_version = version
+                for topic in list(self._published):
+                    self._published.pop(topic).set()
 
     def _read_high_water(self, topic: str) -> list[int]:
         # One indexed lookup per partition: a GROUP BY would scan every stored batch.
@@ -333,6 +344,10 @@ class LocalBus:
         if self._closed:
             return
         self._closed = True
+        if self._file_watch is not None:
+            self._file_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await self._file_watch
         await self._commits.close()
         await self._run(self._db.close)
         self._thread.shutdown(wait=True)
