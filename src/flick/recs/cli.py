@@ -6,6 +6,7 @@ before.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,15 +19,18 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flick.platform.settings import load_settings
+
 if TYPE_CHECKING:
+    from flick.platform.settings import Settings
     from flick.recs.data import InteractionDataset
+    from flick.recs.features import TextEmbedder
     from flick.recs.model import ModelConfig
     from flick.recs.simulation import World
     from flick.recs.training import Progress as TrainingProgress
     from flick.recs.training import TrainConfig
 
 console = Console(stderr=True, soft_wrap=True)
-DEFAULT_CHECKPOINTS = Path("var/recs/checkpoints")
 SIMULATE_GOAL = 1.5  # issue 5: the two-tower feed's mean watch ratio over popularity's
 TEXT_CHOICES = ("auto", "hashed-ngrams", "all-MiniLM-L6-v2")
 DATASET_CHOICES = ("movielens-100k", "simulated")
@@ -67,6 +71,21 @@ def common_options(function: Callable[..., None]) -> Callable[..., None]:
     return function
 
 
+async def _platform_dataset(settings: Settings, encoder: TextEmbedder) -> InteractionDataset:
+    from flick.bootstrap import bootstrap
+    from flick.recs.platform_data import platform_dataset
+
+    services = await bootstrap(settings)
+    try:
+        with console.status("reading the watch logs and the video catalog"):
+            dataset = await platform_dataset(services.db, services.videos, text=encoder)
+    finally:
+        await services.close()
+    log = dataset.interactions()
+    console.print(f"{len(log):,} watches of {len(dataset.catalog()):,} videos")
+    return dataset
+
+
 def _world(users: int, videos: int, seed: int) -> World:
     from flick.recs.simulation import World, WorldConfig
 
@@ -102,11 +121,17 @@ def _with_popularity_weight(
 
 @click.command()
 @click.option(
+    "--source",
+    type=click.Choice(("platform", "simulated")),
+    default="platform",
+    show_default=True,
+    help="this instance's watch logs, or a simulated world",
+)
+@click.option(
     "--checkpoints",
     type=click.Path(path_type=Path),
-    default=DEFAULT_CHECKPOINTS,
-    show_default=True,
-    help="directory of versioned checkpoints",
+    default=None,
+    help="directory of versioned checkpoints [<data dir>/recs/checkpoints, where serving looks]",
 )
 @click.option("--text", type=click.Choice(TEXT_CHOICES), default="auto", show_default=True)
 @click.option(
@@ -116,19 +141,37 @@ def _with_popularity_weight(
     help="serving's popularity offset weight [chosen on a validation split of the logs]",
 )
 @common_options
-def train(checkpoints: Path, text: str, popularity_weight: float | None, **options: Any) -> None:
-    """Train the two towers on the simulated world; write the next checkpoint version.
+def train(
+    source: str,
+    checkpoints: Path | None,
+    text: str,
+    popularity_weight: float | None,
+    **options: Any,
+) -> None:
+    """Train the two towers on this instance's watch logs (or a simulated world); write the
+    next checkpoint version, which serving picks up within a minute, without a restart.
 
     The settings are those `flick recs eval` uses for the simulated world
     (evaluation.TUNED); the popularity weight is chosen the same way, on a validation split
     (each user's latest 20 %), before the model trains on all the logs."""
+    from flick.bootstrap import checkpoints_dir
     from flick.recs.features import text_embedder
     from flick.recs.model import ModelConfig
     from flick.recs.training import LATEST
     from flick.recs.training import train as run_training
 
+    settings = load_settings()
+    checkpoints = checkpoints or checkpoints_dir(settings)
     encoder = text_embedder(text)
-    dataset = _world(options["users"], options["videos"], options["seed"]).dataset(text=encoder)
+    if source == "platform":
+        dataset = asyncio.run(_platform_dataset(settings, encoder))
+        if len(dataset.interactions()) == 0:
+            raise click.ClickException(
+                "no watches recorded yet: train on a simulated world with --source simulated"
+            )
+    else:
+        world = _world(options["users"], options["videos"], options["seed"])
+        dataset = world.dataset(text=encoder)
     config = _train_config(options["epochs"], options["threads"])
     model_config = ModelConfig(text_encoder=encoder.name)
     model_config = _with_popularity_weight(dataset, config, model_config, popularity_weight)
