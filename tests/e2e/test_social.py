@@ -272,3 +272,30 @@ async def test_the_video_says_whether_the_viewer_likes_it_and_follows_its_creato
     assert anonymous.json()["viewer"] == {"liked": False, "following": False}
     forged = await people.client.get(url, headers={"Authorization": "Bearer nonsense"})
     assert forged.status_code == 401
+
+
+async def test_a_creators_videos_newest_first_processing_ones_only_to_the_creator(
+    people: People, services: Container
+) -> None:
+    from flick.ingest import repository as ingest_repo
+    from flick.ingest.model import Video, VideoStatus
+    from flick.platform.ids import new_id, shard_of
+
+    ana = people.ids["ana"]
+    ready = [await ready_video(services, ana, sha256=f"{n:064x}") for n in range(3)]
+    pending = Video(new_id(shard_of(ana)), ana, "cd" * 32, "", [], VideoStatus.PROCESSING, 0.0)
+    async with services.db.transaction(shard_of(ana)) as conn:
+        await ingest_repo.insert_video(conn, pending)
+    await people.call("bob", "POST", f"/api/v1/videos/{ready[0]}/like")
+    url = f"/api/v1/users/{ana}/videos"
+
+    first = (await people.call("bob", "GET", url, params={"limit": 2})).json()
+    assert [v["id"] for v in first["items"]] == [str(ready[2]), str(ready[1])]
+    rest = await people.call("bob", "GET", url, params={"cursor": first["next_cursor"]})
+    [oldest] = rest.json()["items"]
+    assert oldest["id"] == str(ready[0]) and oldest["viewer"]["liked"] is True
+    assert rest.json()["next_cursor"] is None
+    own = (await people.call("ana", "GET", url)).json()["items"]
+    assert [v["id"] for v in own] == [str(pending.id), *(str(v) for v in reversed(ready))]
+    assert own[0]["status"] == "processing"
+    assert (await people.call("bob", "GET", "/api/v1/users/12345/videos")).status_code == 404

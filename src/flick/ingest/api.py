@@ -16,11 +16,21 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from flick.gateway.deps import container, path_id
-from flick.gateway.routes import PROBLEM, CurrentUser, OptionalUser, json_of, problems
+from flick.gateway.routes import (
+    PROBLEM,
+    CurrentUser,
+    Cursor,
+    Limit,
+    OptionalUser,
+    json_of,
+    page_response,
+    problems,
+)
 from flick.ingest import tus
-from flick.ingest.schemas import PublishIn, VideoOut
+from flick.ingest.schemas import PublishIn, VideoOut, VideoPage
 from flick.ingest.uploads import ClientGone
 from flick.platform.errors import NotFound
+from flick.platform.paging import parse_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["videos"])
 ERRORS = problems(400, 401, 404, 409, 410, 413, 415, 422, 429)
@@ -166,6 +176,31 @@ async def publish_video(body: PublishIn, request: Request, user_id: CurrentUser)
     )
     view = await services.videos.describe(video)
     return await _video_response(request, view, viewer_id=user_id, status_code=202)
+
+
+@router.get("/users/{user_id}/videos", response_model=VideoPage, responses=ERRORS)
+async def creator_videos(
+    user_id: str,
+    request: Request,
+    viewer_id: OptionalUser,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> Response:
+    """A creator's videos, newest first (to the creator, also those still processing or
+    failed), with counts and, signed in, whether you like each."""
+    services = container(request)
+    creator_id = path_id(user_id, "user")
+    page = await services.videos.of_creator(
+        creator_id, viewer_id=viewer_id, cursor=parse_cursor(cursor), limit=limit
+    )
+    social = services.social
+    ids = [int(item["id"]) for item in page.items]
+    liked = await social.liked_among(viewer_id, ids) if viewer_id is not None and ids else set()
+    following = viewer_id is not None and await social.is_following(viewer_id, creator_id)
+    for item in page.items:
+        item["counts"] = await social.video_counts(int(item["id"]))
+        item["viewer"] = {"liked": int(item["id"]) in liked, "following": following}
+    return page_response(page.items, page.next_cursor)
 
 
 @router.get("/videos/{video_id}", response_model=VideoOut, responses=ERRORS)

@@ -220,6 +220,19 @@ async def get_video(conn: AsyncConnection, video_id: int) -> Video | None:
     return None if row is None else _video(row)
 
 
+async def videos_of(
+    conn: AsyncConnection, owner_id: int, *, before: int | None, limit: int, ready_only: bool
+) -> list[Video]:
+    """A creator's videos, newest first, strictly before the `before` video id."""
+    query = select(videos).where(videos.c.owner_id == owner_id)
+    if ready_only:
+        query = query.where(videos.c.status == VideoStatus.READY.value)
+    if before is not None:
+        query = query.where(videos.c.id < before)
+    rows = await conn.execute(query.order_by(videos.c.id.desc()).limit(limit))
+    return [_video(row) for row in rows]
+
+
 async def ready_videos_after(conn: AsyncConnection, after_id: int, *, limit: int) -> list[Video]:
     """Ready videos of one database by id, after `after_id` (a catalog scan, page by page)."""
     query = (

@@ -59,3 +59,8 @@ class VideoOut(BaseModel):
     renditions: list[RenditionOut]
     counts: VideoCounts
     viewer: ViewerState
+
+
+class VideoPage(BaseModel):
+    items: list[VideoOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")

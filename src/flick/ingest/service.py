@@ -36,6 +36,7 @@ from flick.platform.cache import Cache
 from flick.platform.errors import Conflict, Forbidden, NotFound
 from flick.platform.ids import new_id, shard_of
 from flick.platform.outbox import record_event
+from flick.platform.paging import Page, next_cursor, page_limit
 from flick.platform.sql import DIRECTORY_SHARD, Database
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,20 @@ class Videos:
         duration_s = float(asset.media.get("duration_s", 0.0))
         await self.cache.set(key, orjson.dumps([video.owner_id, duration_s]), ttl=OWNER_CACHE_TTL)
         return video.owner_id, duration_s
+
+    async def of_creator(
+        self, creator_id: int, *, viewer_id: int | None, cursor: int | None, limit: int
+    ) -> Page:
+        """A creator's videos as API objects, newest first: the ready ones, and to the creator
+        also those processing or failed."""
+        await self.accounts.get_user(creator_id)  # NotFound for nobody
+        limit = page_limit(limit)
+        async with self.db.read(shard_of(creator_id)) as conn:
+            found = await repo.videos_of(
+                conn, creator_id, before=cursor, limit=limit, ready_only=viewer_id != creator_id
+            )
+        items = [await self.describe(video) for video in found]
+        return Page(items, next_cursor([video.id for video in found], limit))
 
     async def ready_videos(self, *, page: int = 1000) -> AsyncIterator[tuple[Video, float]]:
         """Every ready video with its duration in seconds, database by database (training
