@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     transcode_hevc: bool = Field(True, description="add a 720p HEVC rendition after the H.264")
     hls_segment_s: float = Field(2.0, ge=1.0, le=10.0, description="HLS segment length")
     worker_sweep_s: float = Field(60.0, gt=0, description="expired-upload sweep interval")
+    feed_policy: Literal["seed", "classic"] = Field(
+        "seed",
+        description="Following feed fan-out: `seed` pushes posts of accounts above the threshold "
+        "into followers' inboxes and pulls the rest at read time (the article); `classic` "
+        "pushes regular accounts and pulls celebrities (Twitter, Mastodon)",
+    )
+    feed_push_threshold: int = Field(
+        10_000, ge=0, description="followers that make an account 'large' for the feed policy"
+    )
+    foryou_cache_s: float = Field(300.0, gt=0, description="how long a ranked For You list lives")
 
     @classmethod
     def settings_customise_sources(
