@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from flick.accounts.passwords import PasswordHasher
 from flick.accounts.service import Accounts
+from flick.feed.foryou import ForYou
 from flick.gateway.ratelimit import RateLimiter
 from flick.ingest.consumers import TranscodeWorker, run_transcoder, run_upload_sweeper
 from flick.ingest.service import Videos
@@ -64,6 +65,7 @@ class Container:
     # The two-tower serving replica (imports torch): made by the processes that serve feeds,
     # at startup, with `start_retrieval`.
     retrieval: Retrieval | None = field(default=None)
+    foryou: ForYou = field(init=False)
     closed: bool = field(default=False)
 
     async def close(self) -> None:
@@ -155,7 +157,7 @@ async def bootstrap(settings: Settings) -> Container:
     social = Social(db, cache, accounts, videos, on_commit=relay.notify)
     notifications = Notifications(db, cache, accounts, social)
     _warn_if_embedded(settings)
-    return Container(
+    container = Container(
         settings=settings,
         db=db,
         cache=cache,
@@ -173,6 +175,17 @@ async def bootstrap(settings: Settings) -> Container:
         live=LiveHub(cache),
         limiter=RateLimiter(cache, settings),
     )
+    container.foryou = ForYou(
+        cache,
+        videos=videos,
+        social=social,
+        watches=container.watches,
+        signals=container.signals,
+        exploration=container.exploration,
+        retrieval=lambda: container.retrieval,
+        list_ttl_s=settings.foryou_cache_s,
+    )
+    return container
 
 
 def checkpoints_dir(settings: Settings) -> Path:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import flick
 from flick.accounts import api as accounts_api
 from flick.bootstrap import Container, bootstrap, run_retrieval, run_workers
+from flick.feed import api as feed_api
 from flick.gateway import ops, problems
 from flick.gateway.edge import Edge
 from flick.gateway.ratelimit import RateLimiter
@@ -91,6 +92,7 @@ def _fastapi_app(**kwargs: object) -> FastAPI:
     app.include_router(social_api.router)
     app.include_router(notify_api.router)
     app.include_router(recs_api.router)
+    app.include_router(feed_api.router)
     app.add_exception_handler(DomainError, problems.on_domain_error)
     app.add_exception_handler(RequestValidationError, problems.on_validation_error)
     app.add_exception_handler(StarletteHTTPException, problems.on_http_error)

@@ -115,6 +115,13 @@ class Social:
             found.update(frozenset(edge) for edge in present)
         return found
 
+    async def following_among(self, follower_id: int, user_ids: list[int]) -> set[int]:
+        """Which of these users the follower follows (the `viewer.following` of a page)."""
+        if not user_ids:
+            return set()
+        async with self.db.read(shard_of(follower_id)) as conn:
+            return await repo.edges_among(conn, repo.follows, follower_id, user_ids)
+
     async def is_following(self, follower_id: int, followee_id: int) -> bool:
         async with self.db.read(shard_of(follower_id)) as conn:
             return await repo.has_edge(conn, repo.follows, follower_id, followee_id)
@@ -125,6 +132,15 @@ class Social:
         """A page of follower ids, newest first, and the cursor of the next (fan-outs)."""
         async with self.db.read(shard_of(user_id)) as conn:
             edges = await repo.list_edges(conn, repo.followers, user_id, before=cursor, limit=limit)
+        return [other for other, _ in edges], edges[-1][1] if len(edges) == limit else None
+
+    async def followee_ids(
+        self, user_id: int, *, cursor: int | None, limit: int
+    ) -> tuple[list[int], int | None]:
+        """A page of the ids the user follows, newest follow first, and the cursor of the
+        next (the Following feed reads whom to merge)."""
+        async with self.db.read(shard_of(user_id)) as conn:
+            edges = await repo.list_edges(conn, repo.follows, user_id, before=cursor, limit=limit)
         return [other for other, _ in edges], edges[-1][1] if len(edges) == limit else None
 
     async def followers(self, user_id: int, *, cursor: int | None, limit: int) -> Page:

@@ -1,0 +1,227 @@
+"""For You (DESIGN.md section 6): candidates from the two-tower index, the Following inbox,
+trending and the exploration pool, ranked (recs.ranker), filtered by the business rules
+(nothing the viewer has seen; at most one video per creator in any 5 consecutive items),
+then cached for FLICK_FORYOU_CACHE_S: cursor pages read the cached list, and when a list
+runs out the next is assembled without what was already served.
+
+A brand-new viewer has no history: the index still answers from the request's context once
+a model is trained, and trending and exploration (every new video's test audience) fill the
+rest, so the first request gets a feed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+
+from flick.ingest.service import Videos
+from flick.platform.cache import Cache
+from flick.platform.errors import InvalidInput, NotFound
+from flick.platform.ids import timestamp_ms_of
+from flick.platform.paging import page_limit
+from flick.recs.exploration import Exploration
+from flick.recs.ranker import Candidate, Ranker, Source, drop_seen, space_creators
+from flick.recs.service import Watches
+from flick.recs.signals import Signals
+from flick.social.service import Social
+
+if TYPE_CHECKING:
+    from flick.recs.retrieval import Retrieval  # imports torch: only where feeds are served
+
+LIST_LENGTH = 200  # ranked items per assembly: ten pages of 20 before the next assembly
+SERVED_KEPT = 2_000  # ids served per viewer remembered, so a new list does not repeat them
+SERVED_TTL_S = 7 * 86_400  # a week later, a video may come back
+CREATOR_WINDOW = 5  # at most one video per creator in any 5 consecutive items
+
+
+@dataclass(frozen=True, slots=True)
+class Mix:
+    """How many candidates each source offers per assembly (the ranker then orders them all).
+    Retrieval dominates, as the article's For You does; exploration keeps new creators in."""
+
+    retrieval: int = 300
+    following: int = 60
+    trending: int = 60
+    exploration: int = 40
+
+
+FollowingSource = Callable[[int, int], Awaitable[list[int]]]  # (viewer, n) -> video ids
+
+
+class ForYou:
+    """Built once per process; the index replica arrives when the process starts serving."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        videos: Videos,
+        social: Social,
+        watches: Watches,
+        signals: Signals,
+        exploration: Exploration,
+        retrieval: Callable[[], Retrieval | None],
+        following: FollowingSource | None = None,
+        list_ttl_s: float = 300.0,
+        mix: Mix = Mix(),
+        ranker: Ranker | None = None,
+    ) -> None:
+        self.cache = cache
+        self.videos, self.social, self.watches = videos, social, watches
+        self.signals, self.exploration = signals, exploration
+        self.retrieval = retrieval
+        self.following = following
+        self.list_ttl_s = list_ttl_s
+        self.mix = mix
+        self.ranker = ranker or Ranker()
+
+    async def page(
+        self, viewer_id: int, *, cursor: str | None, limit: int
+    ) -> tuple[list[int], str | None]:
+        """A page of video ids and the cursor of the next one (None: nothing left unseen)."""
+        limit = page_limit(limit)
+        list_id, offset = _parse(cursor)
+        ranked = await self._cached(viewer_id, list_id) if list_id else None
+        if list_id is None or ranked is None or offset >= len(ranked):
+            # First page, an expired list or a finished one: rank afresh, without what was
+            # served already (so pages never repeat).
+            list_id, ranked, offset = *await self._assemble(viewer_id), 0
+        items = ranked[offset : offset + limit]
+        await self._served(viewer_id, items)
+        return items, f"{list_id}:{offset + limit}" if items else None
+
+    # --- assembly --------------------------------------------------------------------------
+
+    async def _assemble(self, viewer_id: int) -> tuple[str, list[int]]:
+        now = time.time()
+        seen = await self._seen(viewer_id)
+        offered = await self._candidates(viewer_id, seen, now=now)
+        rules = [drop_seen(seen), space_creators(CREATOR_WINDOW)]
+        ranked = await self.ranker.rank(offered, signals=self.signals, now=now, rules=rules)
+        pairs = [(s.candidate.video_id, s.candidate.creator_id) for s in ranked][:LIST_LENGTH]
+        # The rule holds across lists too: the last creators served come before this list.
+        pairs = _spaced_after(await self._last_creators(viewer_id), pairs)
+        await self.cache.set(
+            _tail_key(viewer_id), orjson.dumps(pairs[-(CREATOR_WINDOW - 1) :]), ttl=SERVED_TTL_S
+        )
+        ids = [video_id for video_id, _ in pairs]
+        list_id = f"{int(now * 1000):x}"
+        await self.cache.set(_list_key(viewer_id, list_id), orjson.dumps(ids), ttl=self.list_ttl_s)
+        return list_id, ids
+
+    async def _candidates(self, viewer_id: int, seen: set[int], *, now: float) -> list[Candidate]:
+        sources: list[tuple[Source, list[tuple[int, float | None]]]] = [
+            ("retrieval", await self._retrieved(viewer_id, now=now)),
+            ("following", [(v, None) for v in await self._following(viewer_id)]),
+            ("trending", [(v, None) for v in await self.signals.trending(self.mix.trending)]),
+            ("exploration", [(v, None) for v in await self._explored(seen, now=now)]),
+        ]
+        offered = {}
+        for source, found in sources:
+            for video_id, score in found:
+                if video_id not in seen and video_id not in offered:
+                    offered[video_id] = (source, score)
+        return await self._visible(viewer_id, offered)
+
+    async def _retrieved(self, viewer_id: int, *, now: float) -> list[tuple[int, float | None]]:
+        retrieval = self.retrieval()
+        if retrieval is None:
+            return []
+        recent = await self.watches.recent(viewer_id)
+        found = retrieval.candidates(viewer_id, recent, k=self.mix.retrieval, now=now)
+        return [(video_id, score) for video_id, score in found]
+
+    async def _following(self, viewer_id: int) -> list[int]:
+        if self.following is None:
+            return []
+        return await self.following(viewer_id, self.mix.following)
+
+    async def _explored(self, seen: set[int], *, now: float) -> list[int]:
+        return await self.exploration.candidates(self.mix.exploration, now=now, exclude=seen)
+
+    async def _visible(
+        self, viewer_id: int, offered: dict[int, tuple[Source, float | None]]
+    ) -> list[Candidate]:
+        """Candidates whose video still exists and whose creator and viewer do not block each
+        other (a deleted video has no owner any more)."""
+        owners = {}
+        for video_id in offered:
+            try:
+                owners[video_id] = await self.videos.owner_of(video_id)
+            except NotFound:
+                continue
+        blocked = await self.social.blocked_pairs([(viewer_id, o) for o in set(owners.values())])
+        return [
+            Candidate(
+                video_id,
+                creator,
+                timestamp_ms_of(video_id) / 1000,
+                offered[video_id][1],
+                offered[video_id][0],
+            )
+            for video_id, creator in owners.items()
+            if frozenset((viewer_id, creator)) not in blocked and creator != viewer_id
+        ]
+
+    # --- what the viewer has seen ------------------------------------------------------------
+
+    async def _seen(self, viewer_id: int) -> set[int]:
+        served = await self.cache.zrange(_served_key(viewer_id), limit=SERVED_KEPT)
+        watched = await self.watches.recent(viewer_id)
+        return {int(member) for member, _ in served} | {w.video_id for w in watched}
+
+    async def _served(self, viewer_id: int, items: Sequence[int]) -> None:
+        if not items:
+            return
+        now = time.time()
+        await self.cache.zadd(_served_key(viewer_id), {str(v): now for v in items}, cap=SERVED_KEPT)
+        await self.exploration.record_impressions(list(items))
+
+    async def _last_creators(self, viewer_id: int) -> list[int]:
+        raw = await self.cache.get(_tail_key(viewer_id))
+        return [] if raw is None else [creator for _, creator in orjson.loads(raw)]
+
+    async def _cached(self, viewer_id: int, list_id: str) -> list[int] | None:
+        raw = await self.cache.get(_list_key(viewer_id, list_id))
+        return None if raw is None else [int(v) for v in orjson.loads(raw)]
+
+
+def _list_key(viewer_id: int, list_id: str) -> str:
+    return f"fy:list:{viewer_id}:{list_id}"
+
+
+def _served_key(viewer_id: int) -> str:
+    return f"fy:served:{viewer_id}"
+
+
+def _tail_key(viewer_id: int) -> str:
+    return f"fy:tail:{viewer_id}"
+
+
+def _spaced_after(before: list[int], pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(video, creator) pairs reordered so no creator repeats within CREATOR_WINDOW items,
+    counting the creators shown just `before` them; best first wherever the rule allows, and
+    what cannot be placed keeps its order at the end."""
+    recent, left, placed = list(before[-(CREATOR_WINDOW - 1) :]), list(pairs), []
+    while left:
+        pick = next((p for p in left if p[1] not in recent), None)
+        if pick is None:
+            placed += left
+            break
+        left.remove(pick)
+        placed.append(pick)
+        recent = [*recent, pick[1]][-(CREATOR_WINDOW - 1) :]
+    return placed
+
+
+def _parse(cursor: str | None) -> tuple[str | None, int]:
+    if not cursor:
+        return None, 0
+    list_id, _, offset = cursor.partition(":")
+    if not list_id.isalnum() or not offset.isdigit() or len(cursor) > 40:
+        raise InvalidInput("the cursor is not one this feed gave out; start again without it")
+    return list_id, int(offset)

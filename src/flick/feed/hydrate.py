@@ -1,0 +1,37 @@
+"""Feed items as the API's `video` objects: creator, counts, media URLs and the viewer's
+like and follow state, with the viewer's state read in one query each for the whole page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flick.ingest.service import Videos
+from flick.platform.errors import NotFound
+from flick.social.service import Social
+
+
+async def hydrate(
+    video_ids: Sequence[int], *, viewer_id: int | None, videos: Videos, social: Social
+) -> list[dict[str, Any]]:
+    """The ready videos among `video_ids`, in order, as API objects (a video deleted since it
+    was ranked is left out)."""
+    items = []
+    for video_id in video_ids:
+        try:
+            view = await videos.view(video_id)
+        except NotFound:
+            continue
+        if view["status"] == "ready":
+            items.append(view)
+    ids = [int(item["id"]) for item in items]
+    creators = list({int(item["creator"]["id"]) for item in items})
+    liked = await social.liked_among(viewer_id, ids) if viewer_id is not None and ids else set()
+    following = await social.following_among(viewer_id, creators) if viewer_id else set()
+    for item in items:
+        item["counts"] = await social.video_counts(int(item["id"]))
+        item["viewer"] = {
+            "liked": int(item["id"]) in liked,
+            "following": int(item["creator"]["id"]) in following,
+        }
+    return items
