@@ -15,6 +15,7 @@ BENCHMARKS = {
     "tus_ingest": "bench.tus_ingest",
     "likes": "bench.likes",
     "retrieval": "bench.retrieval",
+    "fanout": "bench.fanout",
 }
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from flick.accounts.passwords import PasswordHasher
 from flick.accounts.service import Accounts
+from flick.feed.consumers import FanOut, run_fanout
+from flick.feed.following import FollowingFeed
 from flick.feed.foryou import ForYou
 from flick.gateway.ratelimit import RateLimiter
 from flick.ingest.consumers import TranscodeWorker, run_transcoder, run_upload_sweeper
@@ -65,6 +67,7 @@ class Container:
     # The two-tower serving replica (imports torch): made by the processes that serve feeds,
     # at startup, with `start_retrieval`.
     retrieval: Retrieval | None = field(default=None)
+    following: FollowingFeed = field(init=False)
     foryou: ForYou = field(init=False)
     closed: bool = field(default=False)
 
@@ -175,6 +178,7 @@ async def bootstrap(settings: Settings) -> Container:
         live=LiveHub(cache),
         limiter=RateLimiter(cache, settings),
     )
+    container.following = FollowingFeed(cache, social, videos)
     container.foryou = ForYou(
         cache,
         videos=videos,
@@ -183,6 +187,7 @@ async def bootstrap(settings: Settings) -> Container:
         signals=container.signals,
         exploration=container.exploration,
         retrieval=lambda: container.retrieval,
+        following=container.following.newest,
         list_ttl_s=settings.foryou_cache_s,
     )
     return container
@@ -201,6 +206,18 @@ async def run_retrieval(services: Container, stop: asyncio.Event) -> None:
     await run_index_replica(services.retrieval, services.bus, stop)
 
 
+def fan_out(services: Container) -> FanOut:
+    """The Following feed's fan-out consumer under the configured policy."""
+    s = services.settings
+    return FanOut(
+        services.cache,
+        services.social,
+        services.videos,
+        policy=s.feed_policy,
+        threshold=s.feed_push_threshold,
+    )
+
+
 def transcode_worker(services: Container) -> TranscodeWorker:
     """The transcode worker over a container's ports."""
     return TranscodeWorker(
@@ -214,7 +231,8 @@ def transcode_worker(services: Container) -> TranscodeWorker:
 
 async def run_workers(services: Container, stop: asyncio.Event) -> None:
     """The worker role: transcode jobs, counter aggregation, stored notifications, real-time
-    recommendation signals, exploration and the expired-upload sweep, until `stop` is set."""
+    recommendation signals, exploration, the Following feed's fan-out and the expired-upload
+    sweep, until `stop` is set."""
     worker = transcode_worker(services)
     every = services.settings.worker_sweep_s
     counters = CounterAggregator(services.db, services.cache)
@@ -224,6 +242,7 @@ async def run_workers(services: Container, stop: asyncio.Event) -> None:
         run_notifier(Notifier(services.notifications), services.bus, stop),
         run_signals(SignalAggregator(services.signals), services.bus, stop),
         run_exploration(services.exploration, services.signals, services.bus, stop),
+        run_fanout(fan_out(services), services.bus, stop),
         run_upload_sweeper(services.uploads, stop, every_s=every),
     )
 

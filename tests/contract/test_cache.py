@@ -105,6 +105,19 @@ async def test_sorted_set_cap_breaks_ties_by_member(cache: Cache) -> None:
     assert await cache.zrange("feed") == [("d", 2.0), ("c", 1.0)]
 
 
+async def test_sorted_sets_fan_out_to_many_keys(cache: Cache) -> None:
+    keys = [f"inbox:{n}" for n in range(2500)]  # over one server-side batch
+    await cache.zadd("inbox:0", {"old1": 1.0, "old2": 2.0})
+    await cache.zadd_many(keys, {"new": 5.0}, cap=2)
+    await cache.zadd_many(keys, {"new": 5.0}, cap=2)  # again: no change
+    assert await cache.zrange("inbox:0") == [("new", 5.0), ("old2", 2.0)]
+    assert await cache.zrange("inbox:2499") == [("new", 5.0)]
+    await cache.zadd_many(keys, {})
+    await cache.zrem_many(keys, "new", "absent")
+    assert await cache.zrange("inbox:0") == [("old2", 2.0)]
+    assert await cache.zcard("inbox:1234") == 0
+
+
 async def test_emptied_sorted_set_is_gone(cache: Cache) -> None:
     await cache.zadd("one", {"x": 1.0})
     assert await cache.zrem("one", "x") == 1

@@ -233,6 +233,25 @@ async def videos_of(
     return [_video(row) for row in rows]
 
 
+async def ready_owners(conn: AsyncConnection, video_ids: list[int]) -> dict[int, int]:
+    """Video id -> creator id of the ready videos among `video_ids` (feeds drop the rest)."""
+    query = select(videos.c.id, videos.c.owner_id).where(
+        videos.c.id.in_(video_ids), videos.c.status == VideoStatus.READY.value
+    )
+    return {row.id: row.owner_id for row in await conn.execute(query)}
+
+
+async def recent_ready_ids(conn: AsyncConnection, owner_id: int, *, limit: int) -> list[int]:
+    """A creator's newest ready video ids, newest first."""
+    query = (
+        select(videos.c.id)
+        .where(videos.c.owner_id == owner_id, videos.c.status == VideoStatus.READY.value)
+        .order_by(videos.c.id.desc())
+        .limit(limit)
+    )
+    return [row.id for row in await conn.execute(query)]
+
+
 async def ready_videos_after(conn: AsyncConnection, after_id: int, *, limit: int) -> list[Video]:
     """Ready videos of one database by id, after `after_id` (a catalog scan, page by page)."""
     query = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -240,6 +241,23 @@ class Videos:
                 if len(found) < page:
                     break
                 after = found[-1].id
+
+    async def ready_owners(self, video_ids: list[int]) -> dict[int, int]:
+        """Video id -> creator id of the ready videos among these (deleted, failed or unknown
+        ones are left out), one query per database."""
+        by_engine: dict[Any, list[int]] = defaultdict(list)
+        for video_id in set(video_ids):
+            by_engine[self.db.engine_for_id(video_id)].append(video_id)
+        found: dict[int, int] = {}
+        for engine, ids in by_engine.items():
+            async with engine.connect() as conn:
+                found.update(await repo.ready_owners(conn, ids))
+        return found
+
+    async def recent_ready_ids(self, creator_id: int, *, limit: int) -> list[int]:
+        """A creator's newest ready video ids, newest first (feeds rebuild from these)."""
+        async with self.db.read(shard_of(creator_id)) as conn:
+            return await repo.recent_ready_ids(conn, creator_id, limit=limit)
 
     async def asset(self, sha256: str) -> Asset | None:
         async with self.db.read(DIRECTORY_SHARD) as conn:

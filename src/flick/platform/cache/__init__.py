@@ -59,6 +59,16 @@ class Cache(Protocol):
         """Remove members; returns how many were there."""
         ...
 
+    async def zadd_many(
+        self, keys: Sequence[str], members: Mapping[str, float], *, cap: int | None = None
+    ) -> None:
+        """Add the same members to many sorted sets (a fan-out), each kept to `cap`."""
+        ...
+
+    async def zrem_many(self, keys: Sequence[str], *members: str) -> None:
+        """Remove the same members from many sorted sets."""
+        ...
+
     async def zrange(
         self, key: str, *, max_score: float | None = None, limit: int = 100
     ) -> list[tuple[str, float]]:

@@ -125,6 +125,18 @@ class MemoryCache:
             await self.delete(key)
         return removed
 
+    async def zadd_many(
+        self, keys: Sequence[str], members: Mapping[str, float], *, cap: int | None = None
+    ) -> None:
+        """Add the same members to many sorted sets, each kept to `cap`."""
+        for key in keys:
+            await self.zadd(key, members, cap=cap)
+
+    async def zrem_many(self, keys: Sequence[str], *members: str) -> None:
+        """Remove the same members from many sorted sets."""
+        for key in keys:
+            await self.zrem(key, *members)
+
     async def zrange(
         self, key: str, *, max_score: float | None = None, limit: int = 100
     ) -> list[tuple[str, float]]:
