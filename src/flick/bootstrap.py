@@ -203,7 +203,7 @@ async def run_retrieval(services: Container, stop: asyncio.Event) -> None:
     from flick.recs.retrieval import Retrieval, run_index_replica  # torch: only where needed
 
     services.retrieval = await asyncio.to_thread(Retrieval, checkpoints_dir(services.settings))
-    await run_index_replica(services.retrieval, services.bus, stop)
+    await run_index_replica(services.retrieval, services.bus, stop, blobs=services.blobs)
 
 
 def fan_out(services: Container) -> FanOut:

@@ -127,7 +127,7 @@ async def test_the_two_tower_index_feeds_it_once_a_model_exists(
     services.retrieval = Retrieval(checkpoints_dir(services.settings))
     for video, creator in world.creator_of.items():
         event = VideoReady(video, creator, "a clip", ["fun"], 10.0, time.time()).to_event()
-        apply_video_event(services.retrieval, event)
+        await apply_video_event(services.retrieval, event)
     viewer = await signup(world.client, "modelled")
     ranked = await services.foryou._candidates(
         await user_id(world.client, viewer), set(), now=time.time()

@@ -118,6 +118,16 @@ async def test_a_video_goes_from_upload_to_ready_hls(world: World, clip: bytes) 
     thumb = await world.client.get(video["thumbnail_url"])
     assert thumb.content[:3] == b"\xff\xd8\xff"  # a JPEG
     assert world.worker.transcodes == 1
+    # video.ready carries what the recommender embeds: keyframe stills and loudness
+    ready = await world.services.videos.get(int(accepted["id"]))
+    asset = await world.services.videos.asset(ready.asset)
+    assert asset is not None and -60 < asset.media["loudness_db"] < 0  # the clip's tone
+    from flick.ingest.service import _event_for
+
+    event = _event_for(ready, asset).to_event()
+    assert event.payload["keyframes"] and event.payload["loudness_db"] == asset.media["loudness_db"]
+    [first, *_] = event.payload["keyframes"]
+    assert (await world.services.blobs.get(first))[:3] == b"\xff\xd8\xff"
 
 
 async def test_identical_content_is_ready_at_once_without_a_transcode(

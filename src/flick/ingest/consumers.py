@@ -31,6 +31,7 @@ from flick.ingest.events import TOPIC, UPLOADED
 from flick.ingest.model import MEDIA_TYPES, Asset, VideoStatus, asset_prefix, media_key
 from flick.ingest.service import Videos
 from flick.ingest.uploads import Uploads
+from flick.media.audio import loudness_db
 from flick.platform.blobs import BlobStore
 from flick.platform.bus import Bus, Message
 from flick.platform.bus.consumer import run_consumer
@@ -174,11 +175,13 @@ class TranscodeWorker:
         await self._store_tree(asset.sha256, out)
         await self._publish_master(asset.sha256, ladder.renditions)
         hevc = HEVC_PENDING if self.settings.transcode_hevc else HEVC_SKIPPED
+        # Loudness for the recommender's content features, from our own smallest rendition.
+        loudness = await asyncio.to_thread(loudness_db, out / ladder.renditions[0].name)
         await self._update(
             asset.sha256,
             status=VideoStatus.READY,
             progress=1.0,
-            media=_media_record(info, ladder, hevc=hevc),
+            media=_media_record(info, ladder, hevc=hevc, loudness=loudness),
         )
         return True
 
@@ -256,7 +259,9 @@ class TranscodeWorker:
             await self.blobs.delete_prefix(asset_prefix(sha256))
 
 
-def _media_record(info: media.MediaInfo, ladder: media.Ladder, *, hevc: str) -> dict[str, Any]:
+def _media_record(
+    info: media.MediaInfo, ladder: media.Ladder, *, hevc: str, loudness: float | None
+) -> dict[str, Any]:
     return {
         "duration_s": round(ladder.duration_s or info.duration_s, 3),
         "width": info.width,
@@ -264,6 +269,7 @@ def _media_record(info: media.MediaInfo, ladder: media.Ladder, *, hevc: str) -> 
         "has_audio": info.has_audio,
         "thumbnail": ladder.thumbnail,
         "keyframes": ladder.keyframes,
+        "loudness_db": loudness,
         "renditions": [_rendition_record(r) for r in ladder.renditions],
         "source": asdict(info),
         "hevc": hevc,

@@ -6,7 +6,7 @@ Wire names follow DESIGN.md section 1: `video.uploaded` (a transcode job), `vide
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flick.platform.bus import Event
 
@@ -49,6 +49,8 @@ class VideoReady:
     hashtags: list[str]
     duration_s: float
     created_at: float
+    keyframes: list[str] = field(default_factory=list)  # blob keys of the keyframe stills
+    loudness_db: float | None = None  # RMS dBFS of the audio; None without audio
 
     def to_event(self) -> Event:
         return Event(
@@ -61,6 +63,8 @@ class VideoReady:
                 "hashtags": self.hashtags,
                 "duration_s": self.duration_s,
                 "created_at": self.created_at,
+                "keyframes": self.keyframes,
+                "loudness_db": self.loudness_db,
             },
         )
 

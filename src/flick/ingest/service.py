@@ -28,6 +28,7 @@ from flick.ingest.model import (
     VideoStatus,
     asset_prefix,
     clean_caption,
+    media_key,
     parse_hashtags,
 )
 from flick.ingest.uploads import Uploads
@@ -227,9 +228,11 @@ class Videos:
         items = [await self.describe(video) for video in found]
         return Page(items, next_cursor([video.id for video in found], limit))
 
-    async def ready_videos(self, *, page: int = 1000) -> AsyncIterator[tuple[Video, float]]:
-        """Every ready video with its duration in seconds, database by database (training
-        scans the catalog this way)."""
+    async def ready_videos(
+        self, *, page: int = 1000
+    ) -> AsyncIterator[tuple[Video, dict[str, Any]]]:
+        """Every ready video with its media record (duration_s, keyframes as blob keys,
+        loudness_db), database by database: training scans the catalog this way."""
         for engine in self.db.engines:
             after = 0
             while True:
@@ -237,7 +240,7 @@ class Videos:
                     found = await repo.ready_videos_after(conn, after, limit=page)
                 for video in found:
                     asset = await self.asset(video.asset)
-                    yield video, float(asset.media.get("duration_s", 0.0)) if asset else 0.0
+                    yield video, _media_facts(asset)
                 if len(found) < page:
                     break
                 after = found[-1].id
@@ -314,6 +317,17 @@ class Videos:
             await self.uploads.remove(asset.source_upload_id)
 
 
+def _media_facts(asset: Asset | None) -> dict[str, Any]:
+    media = asset.media if asset else {}
+    return {
+        "duration_s": float(media.get("duration_s", 0.0)),
+        "keyframes": [media_key(asset.sha256, k) for k in media.get("keyframes", [])]
+        if asset
+        else [],
+        "loudness_db": media.get("loudness_db"),
+    }
+
+
 def owner_key(video_id: int) -> str:
     return f"video:owner:{video_id}"
 
@@ -327,8 +341,16 @@ def _event_for(
 ) -> VideoUploaded | VideoReady | VideoFailed:
     if video.status is VideoStatus.READY:
         duration = float(asset.media.get("duration_s", 0.0))
+        stills = [media_key(asset.sha256, still) for still in asset.media.get("keyframes", [])]
         return VideoReady(
-            video.id, video.owner_id, video.caption, video.hashtags, duration, video.created_at
+            video.id,
+            video.owner_id,
+            video.caption,
+            video.hashtags,
+            duration,
+            video.created_at,
+            keyframes=stills,
+            loudness_db=asset.media.get("loudness_db"),
         )
     if video.status is VideoStatus.FAILED:
         return VideoFailed(video.id, video.owner_id, video.error or "processing failed")

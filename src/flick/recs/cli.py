@@ -78,7 +78,9 @@ async def _platform_dataset(settings: Settings, encoder: TextEmbedder) -> Intera
     services = await bootstrap(settings)
     try:
         with console.status("reading the watch logs and the video catalog"):
-            dataset = await platform_dataset(services.db, services.videos, text=encoder)
+            dataset = await platform_dataset(
+                services.db, services.videos, text=encoder, blobs=services.blobs
+            )
     finally:
         await services.close()
     log = dataset.interactions()

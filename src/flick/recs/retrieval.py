@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import numpy as np
 
 from flick.ingest.events import DELETED, READY
 from flick.ingest.events import TOPIC as VIDEO
+from flick.platform.blobs import BlobStore
 from flick.platform.bus import Bus, Event, Message
 from flick.platform.bus.consumer import run_consumer
 from flick.recs.data import MAX_TAGS, hour_of, weekday_of
@@ -37,6 +39,7 @@ from flick.recs.training import CheckpointWatcher
 log = logging.getLogger(__name__)
 RELOAD_EVERY_S = 60.0  # how often a replica looks for a newer checkpoint
 HISTORY = 50  # watches pooled into the user vector (the user tower's N)
+MAX_STILLS = 8  # keyframe stills read per video (the ladder makes at most 8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +75,13 @@ class Retrieval:
         caption: str,
         hashtags: Sequence[str],
         duration_s: float,
+        loudness_db: float | None = None,
+        keyframes: Sequence[Path] = (),
     ) -> None:
-        """Make a ready video retrievable from its content."""
-        content = VideoContent(caption, tuple(hashtags), duration_s, None, (), creator_id)
+        """Make a ready video retrievable from its content (keyframes: local still images)."""
+        content = VideoContent(
+            caption, tuple(hashtags), duration_s, loudness_db, tuple(keyframes), creator_id
+        )
         known = KnownVideo(
             creator_id,
             content_features(content, text=self._text),
@@ -167,14 +174,16 @@ class Retrieval:
         return self.model.model.config.text_encoder if self.model is not None else "hashed-ngrams"
 
 
-async def run_index_replica(retrieval: Retrieval, bus: Bus, stop: asyncio.Event) -> None:
+async def run_index_replica(
+    retrieval: Retrieval, bus: Bus, stop: asyncio.Event, *, blobs: BlobStore | None = None
+) -> None:
     """Feed this process's replica from `video` (its own consumer group, from the start) and
     look for newer checkpoints, until `stop` is set."""
     group = f"recs.index.{os.getpid()}.{os.urandom(4).hex()}"
 
     async def handle(messages: Sequence[Message]) -> None:
         for message in messages:
-            apply_video_event(retrieval, message.event)
+            await apply_video_event(retrieval, message.event, blobs=blobs)
 
     async def reload() -> None:
         while not stop.is_set():
@@ -188,16 +197,44 @@ async def run_index_replica(retrieval: Retrieval, bus: Bus, stop: asyncio.Event)
     await asyncio.gather(run_consumer(bus, VIDEO, group=group, handler=handle, stop=stop), reload())
 
 
-def apply_video_event(retrieval: Retrieval, event: Event) -> None:
-    """A ready video joins the replica, a deleted one leaves."""
+async def apply_video_event(
+    retrieval: Retrieval, event: Event, *, blobs: BlobStore | None = None
+) -> None:
+    """A ready video joins the replica (with its keyframe stills' statistics when the blob
+    store is given), a deleted one leaves."""
     p = event.payload
-    if event.type == READY:
-        retrieval.add_video(
+    if event.type == DELETED:
+        retrieval.remove_video(int(p["video_id"]))
+    if event.type != READY:
+        return
+    with tempfile.TemporaryDirectory(prefix="flick-stills-") as scratch:
+        stills = await fetch_stills(blobs, list(p.get("keyframes", [])), Path(scratch))
+        loudness = p.get("loudness_db")
+        await asyncio.to_thread(
+            retrieval.add_video,
             int(p["video_id"]),
             creator_id=int(p["owner_id"]),
             caption=str(p.get("caption", "")),
             hashtags=list(p.get("hashtags", [])),
             duration_s=float(p.get("duration_s", 0.0)),
+            loudness_db=None if loudness is None else float(loudness),
+            keyframes=stills,
         )
-    elif event.type == DELETED:
-        retrieval.remove_video(int(p["video_id"]))
+
+
+async def fetch_stills(blobs: BlobStore | None, keys: list[str], into: Path) -> list[Path]:
+    """The stills under these blob keys as local files (none without a blob store; a still
+    that has gone is skipped)."""
+    if blobs is None:
+        return []
+    paths = []
+    for n, key in enumerate(keys[:MAX_STILLS]):
+        try:
+            data = await blobs.get(key)
+        except Exception:  # deleted meanwhile, or the store is down: embed without it
+            log.warning("recs: could not read still %s", key)
+            continue
+        path = into / f"{n:03d}.jpg"
+        await asyncio.to_thread(path.write_bytes, data)
+        paths.append(path)
+    return paths
