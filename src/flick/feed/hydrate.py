@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from flick.ingest.service import Videos
-from flick.platform.errors import NotFound
 from flick.social.service import Social
 
 
@@ -16,14 +15,8 @@ async def hydrate(
 ) -> list[dict[str, Any]]:
     """The ready videos among `video_ids`, in order, as API objects (a video deleted since it
     was ranked is left out)."""
-    items = []
-    for video_id in video_ids:
-        try:
-            view = await videos.view(video_id)
-        except NotFound:
-            continue
-        if view["status"] == "ready":
-            items.append(view)
+    views = await videos.ready_views(list(video_ids))
+    items = [views[video_id] for video_id in video_ids if video_id in views]
     ids = [int(item["id"]) for item in items]
     creators = list({int(item["creator"]["id"]) for item in items})
     liked = await social.liked_among(viewer_id, ids) if viewer_id is not None and ids else set()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -44,6 +44,7 @@ from flick.platform.sql import DIRECTORY_SHARD, Database
 log = logging.getLogger(__name__)
 
 MEDIA_LOOKUP_TTL = 60.0  # video id -> asset for /media; a delete clears it at once
+VIEW_CACHE_TTL = 30.0  # a ready video's object; bounds how late an HEVC rendition shows
 OWNER_CACHE_TTL = 300.0  # video id -> creator never changes; a delete clears it at once
 
 
@@ -270,6 +271,31 @@ class Videos:
         """The API's `video` object."""
         return await self.describe(await self.get(video_id))
 
+    async def ready_views(self, video_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The `video` objects of the ready videos among these (feeds hydrate a page with
+        this): from the cache, one `get_many` for the page, the misses read and cached for
+        VIEW_CACHE_TTL (a delete clears its entry at once; an HEVC rendition joining shows
+        within the TTL)."""
+        keys = [view_key(v) for v in video_ids]
+        found: dict[int, dict[str, Any]] = {}
+        for video_id, raw in zip(video_ids, await self.cache.get_many(keys), strict=True):
+            if raw is not None:
+                found[video_id] = orjson.loads(raw)
+        fresh = {}
+        for video_id in video_ids:
+            if video_id in found:
+                continue
+            try:
+                view = await self.view(video_id)
+            except NotFound:
+                continue
+            if view["status"] == VideoStatus.READY.value:
+                found[video_id] = view
+                fresh[view_key(video_id)] = orjson.dumps(view)
+        if fresh:
+            await self.cache.set_many(fresh, ttl=VIEW_CACHE_TTL)
+        return found
+
     async def describe(self, video: Video) -> dict[str, Any]:
         """The API's `video` object for a video already read."""
         asset = await self.asset(video.asset)
@@ -303,7 +329,9 @@ class Videos:
                 raise NotFound(f"there is no video {video_id}")
             await record_event(conn, TOPIC, VideoDeleted(video_id, video.owner_id).to_event())
         self.on_commit()
-        await self.cache.delete(f"media:video:{video_id}", owner_key(video_id), facts_key(video_id))
+        await self.cache.delete(
+            f"media:video:{video_id}", owner_key(video_id), facts_key(video_id), view_key(video_id)
+        )
         await self._release_asset(video.asset, video_id)
 
     async def _release_asset(self, sha256: str, video_id: int) -> None:
@@ -330,6 +358,10 @@ def _media_facts(asset: Asset | None) -> dict[str, Any]:
 
 def owner_key(video_id: int) -> str:
     return f"video:owner:{video_id}"
+
+
+def view_key(video_id: int) -> str:
+    return f"video:view:{video_id}"
 
 
 def facts_key(video_id: int) -> str:
