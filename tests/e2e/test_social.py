@@ -247,6 +247,11 @@ async def test_counts_follow_the_events_through_the_bus(
                 )
         me = (await people.call("bob", "GET", "/api/v1/me")).json()
         assert me["counts"]["following"] == 1
+        await services.cache.delete(f"counts:{video}")  # one from SQL, one from the cache
+        other = await ready_video(services, people.ids["ana"], sha256="e" * 64)
+        many = await services.social.video_counts_many([video, other])
+        assert many == {video: wanted[0], other: dict.fromkeys(wanted[0], 0)}
+        assert await services.social.video_counts_many([video]) == {video: wanted[0]}
     finally:
         stop.set()
         await asyncio.gather(*tasks)

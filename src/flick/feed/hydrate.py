@@ -21,8 +21,9 @@ async def hydrate(
     creators = list({int(item["creator"]["id"]) for item in items})
     liked = await social.liked_among(viewer_id, ids) if viewer_id is not None and ids else set()
     following = await social.following_among(viewer_id, creators) if viewer_id else set()
+    counts = await social.video_counts_many(ids)
     for item in items:
-        item["counts"] = await social.video_counts(int(item["id"]))
+        item["counts"] = counts[int(item["id"])]
         item["viewer"] = {
             "liked": int(item["id"]) in liked,
             "following": int(item["creator"]["id"]) in following,
