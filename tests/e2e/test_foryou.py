@@ -143,3 +143,15 @@ async def test_a_cached_video_object_goes_with_its_video(world: World, services:
     token = world.tokens[world.creator_of[video]]
     assert (await world.client.delete(f"/api/v1/videos/{video}", headers=auth(token))).is_success
     assert await services.videos.ready_views([video]) == {}
+
+
+async def test_the_edge_checks_the_query_like_the_documented_route(world: World) -> None:
+    viewer = await signup(world.client, "queries")
+    for query, field in (("limit=0", "limit"), ("limit=abc", "limit"), ("limit=500", "limit")):
+        answer = await world.client.get(f"{URL}?{query}", headers=auth(viewer))
+        assert answer.status_code == 422, query
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert field in answer.text
+    assert (await world.client.get(URL)).status_code == 401
+    following = await world.client.get("/api/v1/feed/following?limit=3", headers=auth(viewer))
+    assert following.status_code == 200 and following.json() == {"items": [], "next_cursor": None}

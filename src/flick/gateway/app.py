@@ -77,6 +77,7 @@ def create_app(
 def _add_fast_routes(edge: Edge, services: Container) -> None:
     edge.add_fast_routes(accounts_api.fast_routes(services))
     edge.add_fast_routes(social_api.fast_routes(services))
+    edge.add_fast_routes(feed_api.fast_routes(services))
 
 
 def _fastapi_app(**kwargs: object) -> FastAPI:
