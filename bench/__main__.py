@@ -16,6 +16,7 @@ BENCHMARKS = {
     "likes": "bench.likes",
     "retrieval": "bench.retrieval",
     "fanout": "bench.fanout",
+    "foryou": "bench.foryou",
 }
 
 
