@@ -318,8 +318,22 @@ async def create_asset(
 
 async def get_asset(conn: AsyncConnection, sha256: str) -> Asset | None:
     row = (await conn.execute(select(media_assets).where(media_assets.c.sha256 == sha256))).first()
-    if row is None:
-        return None
+    return None if row is None else _asset(row)
+
+
+async def get_assets(conn: AsyncConnection, shas: list[str]) -> dict[str, Asset]:
+    """Several assets by content hash, in one query."""
+    rows = await conn.execute(select(media_assets).where(media_assets.c.sha256.in_(shas)))
+    return {row.sha256: _asset(row) for row in rows}
+
+
+async def get_videos(conn: AsyncConnection, video_ids: list[int]) -> list[Video]:
+    """Several videos of one database by id, in one query (absent ones left out)."""
+    rows = await conn.execute(select(videos).where(videos.c.id.in_(video_ids)))
+    return [_video(row) for row in rows]
+
+
+def _asset(row: Any) -> Asset:
     return Asset(
         sha256=row.sha256,
         status=VideoStatus(row.status),

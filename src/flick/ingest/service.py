@@ -44,7 +44,7 @@ from flick.platform.sql import DIRECTORY_SHARD, Database
 log = logging.getLogger(__name__)
 
 MEDIA_LOOKUP_TTL = 60.0  # video id -> asset for /media; a delete clears it at once
-VIEW_CACHE_TTL = 30.0  # a ready video's object; bounds how late an HEVC rendition shows
+VIEW_CACHE_TTL = 120.0  # a ready video's object; bounds how late an HEVC rendition shows
 OWNER_CACHE_TTL = 300.0  # video id -> creator never changes; a delete clears it at once
 
 
@@ -273,32 +273,41 @@ class Videos:
 
     async def ready_views(self, video_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The `video` objects of the ready videos among these (feeds hydrate a page with
-        this): from the cache, one `get_many` for the page, the misses read and cached for
-        VIEW_CACHE_TTL (a delete clears its entry at once; an HEVC rendition joining shows
-        within the TTL)."""
+        this): from the cache, one `get_many` for the page; the misses read in one query per
+        database plus one for their assets, and cached for VIEW_CACHE_TTL (a delete clears
+        its entry at once; an HEVC rendition joining shows within the TTL)."""
         keys = [view_key(v) for v in video_ids]
         found: dict[int, dict[str, Any]] = {}
         for video_id, raw in zip(video_ids, await self.cache.get_many(keys), strict=True):
             if raw is not None:
                 found[video_id] = orjson.loads(raw)
-        fresh = {}
-        for video_id in video_ids:
-            if video_id in found:
-                continue
-            try:
-                view = await self.view(video_id)
-            except NotFound:
-                continue
-            if view["status"] == VideoStatus.READY.value:
-                found[video_id] = view
-                fresh[view_key(video_id)] = orjson.dumps(view)
-        if fresh:
-            await self.cache.set_many(fresh, ttl=VIEW_CACHE_TTL)
-        return found
+        missing = [v for v in dict.fromkeys(video_ids) if v not in found]
+        ready = {}
+        for video, asset in await self._read_views(missing) if missing else []:
+            if video.status is VideoStatus.READY:
+                ready[video.id] = await self.describe(video, asset)
+        if ready:
+            encoded = {view_key(v): orjson.dumps(view) for v, view in ready.items()}
+            await self.cache.set_many(encoded, ttl=VIEW_CACHE_TTL)
+        return {**found, **ready}
 
-    async def describe(self, video: Video) -> dict[str, Any]:
-        """The API's `video` object for a video already read."""
-        asset = await self.asset(video.asset)
+    async def _read_views(self, video_ids: list[int]) -> list[tuple[Video, Asset | None]]:
+        by_engine: dict[Any, list[int]] = defaultdict(list)
+        for video_id in video_ids:
+            by_engine[self.db.engine_for_id(video_id)].append(video_id)
+        found: list[Video] = []
+        for engine, ids in by_engine.items():
+            async with engine.connect() as conn:
+                found += await repo.get_videos(conn, ids)
+        if not found:
+            return []
+        async with self.db.read(DIRECTORY_SHARD) as conn:
+            assets = await repo.get_assets(conn, list({video.asset for video in found}))
+        return [(video, assets.get(video.asset)) for video in found]
+
+    async def describe(self, video: Video, asset: Asset | None = None) -> dict[str, Any]:
+        """The API's `video` object for a video already read (and its asset, if read)."""
+        asset = asset or await self.asset(video.asset)
         creator = orjson.loads(await self.accounts.user_json(video.owner_id))  # cached
         fields = ("id", "username", "display_name")
         return video_view(video, asset, creator={k: creator[k] for k in fields})
