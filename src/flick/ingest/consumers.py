@@ -16,7 +16,6 @@ so one set of renditions remains. Steps:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import time
@@ -35,6 +34,7 @@ from flick.media.audio import loudness_db
 from flick.platform.blobs import BlobStore
 from flick.platform.bus import Bus, Message
 from flick.platform.bus.consumer import run_consumer
+from flick.platform.periodic import run_every
 from flick.platform.settings import Settings
 from flick.platform.sql import DIRECTORY_SHARD, Database
 
@@ -301,12 +301,10 @@ async def run_transcoder(worker: TranscodeWorker, bus: Bus, stop: asyncio.Event)
 
 async def run_upload_sweeper(uploads: Uploads, stop: asyncio.Event, *, every_s: float) -> None:
     """Delete expired uploads every `every_s` seconds until `stop` is set."""
-    while not stop.is_set():
-        try:
-            removed = await uploads.sweep_expired()
-            if removed:
-                log.info("deleted %d expired uploads", removed)
-        except Exception:
-            log.exception("sweeping expired uploads failed; trying again later")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
+
+    async def sweep() -> None:
+        removed = await uploads.sweep_expired()
+        if removed:
+            log.info("deleted %d expired uploads", removed)
+
+    await run_every(every_s, stop, sweep, what="sweeping expired uploads")

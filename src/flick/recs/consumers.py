@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from flick.ingest.events import DELETED, READY
 from flick.ingest.events import TOPIC as VIDEO
 from flick.platform.bus import Bus, Event, Message
 from flick.platform.bus.consumer import merged_batches, run_consumer
+from flick.platform.periodic import run_every
 from flick.recs.events import WATCH, WATCHED
 from flick.recs.exploration import Exploration
 from flick.recs.signals import Observation, Signals
@@ -90,16 +90,11 @@ async def run_exploration(
                 await exploration.remove(video_id)
 
     async def review() -> None:
-        while not stop.is_set():
-            try:
-                result = await exploration.review(signals, now=time.time())
-                if result.promoted or result.retired:
-                    log.info("exploration review: %s", result)
-            except Exception:  # the cache is down: the next review catches up
-                log.exception("exploration review failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), REVIEW_EVERY_S)
+        result = await exploration.review(signals, now=time.time())
+        if result.promoted or result.retired:
+            log.info("exploration review: %s", result)
 
     await asyncio.gather(
-        run_consumer(bus, VIDEO, group=EXPLORE_GROUP, handler=handle, stop=stop), review()
+        run_consumer(bus, VIDEO, group=EXPLORE_GROUP, handler=handle, stop=stop),
+        run_every(REVIEW_EVERY_S, stop, review, what="exploration review"),
     )

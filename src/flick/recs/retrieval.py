@@ -12,7 +12,6 @@ re-embeds every known video with it, without a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import tempfile
@@ -28,6 +27,7 @@ from flick.ingest.events import TOPIC as VIDEO
 from flick.platform.blobs import BlobStore
 from flick.platform.bus import Bus, Event, Message
 from flick.platform.bus.consumer import run_consumer
+from flick.platform.periodic import run_every
 from flick.recs.data import MAX_TAGS, hour_of, weekday_of
 from flick.recs.features import VideoContent, content_features, text_embedder
 from flick.recs.hashing import tag_ids
@@ -186,15 +186,13 @@ async def run_index_replica(
             await apply_video_event(retrieval, message.event, blobs=blobs)
 
     async def reload() -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.to_thread(retrieval.maybe_reload)
-            except Exception:  # a half-written or broken checkpoint: keep serving the old one
-                log.exception("recs: could not load the newest checkpoint")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RELOAD_EVERY_S)
+        # A half-written or broken checkpoint fails here and the old model keeps serving.
+        await asyncio.to_thread(retrieval.maybe_reload)
 
-    await asyncio.gather(run_consumer(bus, VIDEO, group=group, handler=handle, stop=stop), reload())
+    await asyncio.gather(
+        run_consumer(bus, VIDEO, group=group, handler=handle, stop=stop),
+        run_every(RELOAD_EVERY_S, stop, reload, what="loading the newest recs checkpoint"),
+    )
 
 
 async def apply_video_event(
