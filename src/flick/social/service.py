@@ -97,11 +97,7 @@ class Social:
 
     async def blocked_between(self, a: int, b: int) -> bool:
         """Whether either user blocks the other."""
-        for owner, other in ((a, b), (b, a)):
-            async with self.db.read(shard_of(owner)) as conn:
-                if await repo.has_edge(conn, repo.blocks, owner, other):
-                    return True
-        return False
+        return frozenset((a, b)) in await self.blocked_pairs([(a, b)])
 
     async def blocked_pairs(self, pairs: list[tuple[int, int]]) -> set[frozenset[int]]:
         """Which of these pairs of users have a block between them, either way round."""
