@@ -126,12 +126,10 @@ class Watches:
 
     async def _first_views(self, user_id: int, video_ids: set[int]) -> set[int]:
         """The videos this user has not had a counted view of within the dedupe window."""
-        first = set()
-        for video_id in video_ids:
-            key = f"watch:once:{user_id}:{video_id}"
-            if await self.cache.incr(key, ttl=DEDUPE_WINDOW_S) == 1:
-                first.add(video_id)
-        return first
+        ordered = list(video_ids)
+        keys = {f"watch:once:{user_id}:{video_id}": 1 for video_id in ordered}
+        counts = await self.cache.incr_many(keys, ttl=DEDUPE_WINDOW_S)
+        return {video_id for video_id, n in zip(ordered, counts, strict=True) if n == 1}
 
     async def _remember(self, user_id: int, watches: list[Watch]) -> None:
         members = {f"{w.video_id}:{w.watch_ratio:.3f}:{w.id}": w.watched_at for w in watches}
