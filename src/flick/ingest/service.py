@@ -239,9 +239,10 @@ class Videos:
             while True:
                 async with engine.connect() as conn:
                     found = await repo.ready_videos_after(conn, after, limit=page)
+                async with self.db.read(DIRECTORY_SHARD) as conn:
+                    assets = await repo.get_assets(conn, list({v.asset for v in found}))
                 for video in found:
-                    asset = await self.asset(video.asset)
-                    yield video, _media_facts(asset)
+                    yield video, _media_facts(assets.get(video.asset))
                 if len(found) < page:
                     break
                 after = found[-1].id
@@ -355,13 +356,14 @@ class Videos:
 
 
 def _media_facts(asset: Asset | None) -> dict[str, Any]:
-    media = asset.media if asset else {}
+    """What the recommender embeds of an asset: duration, keyframe stills (as blob keys) and
+    loudness; `video.ready` carries them and training reads them."""
+    if asset is None:
+        return {"duration_s": 0.0, "keyframes": [], "loudness_db": None}
     return {
-        "duration_s": float(media.get("duration_s", 0.0)),
-        "keyframes": [media_key(asset.sha256, k) for k in media.get("keyframes", [])]
-        if asset
-        else [],
-        "loudness_db": media.get("loudness_db"),
+        "duration_s": float(asset.media.get("duration_s", 0.0)),
+        "keyframes": [media_key(asset.sha256, k) for k in asset.media.get("keyframes", [])],
+        "loudness_db": asset.media.get("loudness_db"),
     }
 
 
@@ -381,17 +383,16 @@ def _event_for(
     video: Video, asset: Asset, *, upload_id: int = 0
 ) -> VideoUploaded | VideoReady | VideoFailed:
     if video.status is VideoStatus.READY:
-        duration = float(asset.media.get("duration_s", 0.0))
-        stills = [media_key(asset.sha256, still) for still in asset.media.get("keyframes", [])]
+        facts = _media_facts(asset)
         return VideoReady(
             video.id,
             video.owner_id,
             video.caption,
             video.hashtags,
-            duration,
+            facts["duration_s"],
             video.created_at,
-            keyframes=stills,
-            loudness_db=asset.media.get("loudness_db"),
+            keyframes=facts["keyframes"],
+            loudness_db=facts["loudness_db"],
         )
     if video.status is VideoStatus.FAILED:
         return VideoFailed(video.id, video.owner_id, video.error or "processing failed")
