@@ -49,6 +49,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.processes import FLICK, FlickProcess
 
+from bench.common import latency_ms, server_env
 from flick.accounts import repository as accounts_repo
 from flick.bootstrap import Container, bootstrap
 from flick.feed.consumers import GROUP as FANOUT_GROUP
@@ -68,7 +69,6 @@ PROFILES = Path("var/bench/foryou-profiles")
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/9"
 NATS_URL = "nats://127.0.0.1:4222"
-LIFTED = "1000000"  # rate limits are not under test here
 CONNECTIONS = 64
 PAGE = 20
 ROWS_PER_TRANSACTION = 1_000
@@ -102,19 +102,6 @@ class World:
 
 
 # --- backends -------------------------------------------------------------------------------
-
-
-def base_env(data_dir: Path) -> dict[str, str]:
-    limits = ("RATE_PER_ADDRESS", "BURST_PER_ADDRESS", "RATE_PER_USER", "BURST_PER_USER")
-    return {
-        "FLICK_DATA_DIR": str(data_dir),
-        "FLICK_PASSWORD_TIME_COST": "1",
-        "FLICK_PASSWORD_MEMORY_KIB": "1024",
-        "FLICK_RATE_AUTH_ATTEMPTS": LIFTED,
-        "FLICK_BURST_AUTH_ATTEMPTS": LIFTED,
-        "FLICK_LOG_LEVEL": "WARNING",
-        **{f"FLICK_{name}": LIFTED for name in limits},
-    }
 
 
 async def create_database() -> str:
@@ -450,11 +437,6 @@ def run_wrk(
     }
 
 
-def latency_ms(out: str, label: str) -> float:
-    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
 def start_profile(pid: int, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
     spy = Path(sys.executable).parent / "py-spy"
     if not spy.exists():
@@ -529,7 +511,7 @@ def percentiles_ms(samples: list[float]) -> dict[str, float]:
 
 def run_backend(name: str, shape: Shape, scratch: Path, *, profile: bool) -> dict[str, Any]:
     data_dir = scratch / name
-    env = base_env(data_dir)
+    env = server_env(data_dir)
     if name == "cluster":
         tag = f"fyb{uuid.uuid4().hex[:8]}"
         env |= {

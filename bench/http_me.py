@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from bench.common import latency_ms
 from flick.gateway.edge import Edge
 
 RESULTS = Path("var/bench/http_me.json")
@@ -113,14 +114,9 @@ def _wrk(url: str, *, seconds: int, connections: int, headers: list[str]) -> dic
         raise SystemExit(f"{url}: {non_2xx.group(1)} error responses; the figures would lie")
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": _latency(out, "50%"),
-        "p99_ms": _latency(out, "99%"),
+        "p50_ms": latency_ms(out, "50%"),
+        "p99_ms": latency_ms(out, "99%"),
     }
-
-
-def _latency(out: str, label: str) -> float:
-    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from tests.e2e.conftest import ready_video
 from tests.processes import FlickProcess
 
+from bench.common import server_env
 from flick.bootstrap import bootstrap
 from flick.platform.settings import Settings
 from flick.social import repository as social_repo
@@ -36,7 +37,6 @@ from flick.social import repository as social_repo
 RESULTS = Path("var/bench/likes.json")
 OWNERS = 10  # videos are spread over the first ten users
 SOCKET_SAMPLES = 200  # likes timed to the socket, idle and under load each
-LIFTED = "1000000"  # rate limits are not under test here
 LUA = """
 tokens = {%s}
 videos = {%s}
@@ -50,19 +50,6 @@ request = function()
     {["Authorization"] = "Bearer " .. tokens[user + 1]})
 end
 """
-
-
-def env_for(data_dir: Path) -> dict[str, str]:
-    limits = ("RATE_PER_ADDRESS", "BURST_PER_ADDRESS", "RATE_PER_USER", "BURST_PER_USER")
-    return {
-        "FLICK_DATA_DIR": str(data_dir),
-        "FLICK_PASSWORD_TIME_COST": "1",
-        "FLICK_PASSWORD_MEMORY_KIB": "1024",
-        "FLICK_RATE_AUTH_ATTEMPTS": LIFTED,
-        "FLICK_BURST_AUTH_ATTEMPTS": LIFTED,
-        "FLICK_LOG_LEVEL": "WARNING",
-        **{f"FLICK_{name}": LIFTED for name in limits},
-    }
 
 
 def sign_up(url: str, count: int) -> list[tuple[str, int]]:
@@ -171,7 +158,7 @@ def percentiles_ms(samples: list[float]) -> dict[str, float]:
 
 def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     data_dir = scratch / "data"
-    server = FlickProcess("all", env=env_for(data_dir), log=scratch / "server.log")
+    server = FlickProcess("all", env=server_env(data_dir), log=scratch / "server.log")
     server.start().wait_ready()
     try:
         users = sign_up(server.url, args.users)

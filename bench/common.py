@@ -1,0 +1,30 @@
+"""What several benchmarks share: the environment of a `flick serve` under load, and wrk's
+latency figures."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+LIFTED = "1000000"  # rate limits are not under test in the benchmarks
+RATE_LIMITS = ("RATE_PER_ADDRESS", "BURST_PER_ADDRESS", "RATE_PER_USER", "BURST_PER_USER")
+
+
+def server_env(data_dir: Path) -> dict[str, str]:
+    """`flick serve` settings for a benchmark: its data under `data_dir`, rate limits lifted,
+    cheap password hashing (sign-ups are set-up, not what is measured), quiet logs."""
+    return {
+        "FLICK_DATA_DIR": str(data_dir),
+        "FLICK_PASSWORD_TIME_COST": "1",
+        "FLICK_PASSWORD_MEMORY_KIB": "1024",
+        "FLICK_RATE_AUTH_ATTEMPTS": LIFTED,
+        "FLICK_BURST_AUTH_ATTEMPTS": LIFTED,
+        "FLICK_LOG_LEVEL": "WARNING",
+        **{f"FLICK_{name}": LIFTED for name in RATE_LIMITS},
+    }
+
+
+def latency_ms(out: str, label: str) -> float:
+    """A percentile of wrk's `--latency` table (e.g. "99%") in milliseconds."""
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
