@@ -53,8 +53,9 @@ async def for_you_body(services: Any, viewer_id: int, *, cursor: str | None, lim
 
 async def following_body(services: Any, viewer_id: int, *, cursor: str | None, limit: int) -> bytes:
     """A Following page as the API's list of `video` objects, encoded."""
-    page = await services.following.page(viewer_id, cursor=parse_cursor(cursor), limit=limit)
-    ids, next_id = page
+    ids, next_id = await services.following.page(
+        viewer_id, cursor=parse_cursor(cursor), limit=limit
+    )
     return await _page(services, viewer_id, ids, str(next_id) if next_id is not None else None)
 
 
