@@ -20,7 +20,7 @@ import orjson
 
 from flick.ingest.service import Videos
 from flick.platform.cache import Cache
-from flick.platform.errors import InvalidInput, NotFound
+from flick.platform.errors import InvalidInput
 from flick.platform.ids import timestamp_ms_of
 from flick.platform.paging import page_limit
 from flick.recs.exploration import Exploration
@@ -146,25 +146,16 @@ class ForYou:
     async def _visible(
         self, viewer_id: int, offered: dict[int, tuple[Source, float | None]]
     ) -> list[Candidate]:
-        """Candidates whose video still exists and whose creator and viewer do not block each
-        other (a deleted video has no owner any more)."""
-        owners = {}
-        for video_id in offered:
-            try:
-                owners[video_id] = await self.videos.owner_of(video_id)
-            except NotFound:
-                continue
+        """Candidates whose video is still there and ready, and whose creator and viewer do not
+        block each other; creators read in one query per database (Videos.ready_owners)."""
+        owners = await self.videos.ready_owners(list(offered))
         blocked = await self.social.blocked_pairs([(viewer_id, o) for o in set(owners.values())])
         return [
-            Candidate(
-                video_id,
-                creator,
-                timestamp_ms_of(video_id) / 1000,
-                offered[video_id][1],
-                offered[video_id][0],
-            )
-            for video_id, creator in owners.items()
-            if frozenset((viewer_id, creator)) not in blocked and creator != viewer_id
+            Candidate(video_id, owners[video_id], timestamp_ms_of(video_id) / 1000, score, source)
+            for video_id, (source, score) in offered.items()
+            if video_id in owners
+            and owners[video_id] != viewer_id
+            and frozenset((viewer_id, owners[video_id])) not in blocked
         ]
 
     # --- what the viewer has seen ------------------------------------------------------------
