@@ -442,7 +442,7 @@ def start_profile(pid: int, name: str, seconds: int) -> subprocess.Popen[bytes] 
     if not spy.exists():
         return None
     PROFILES.mkdir(parents=True, exist_ok=True)
-    command = [str(spy), "record", "--subprocesses", "-r", "200", "-d", str(seconds)]
+    command = [str(spy), "record", "--subprocesses", "--gil", "-r", "200", "-d", str(seconds)]
     command += ["-f", "raw", "-o", str(PROFILES / f"{name}.txt"), "-p", str(pid)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -109,6 +109,9 @@ class ForYou:
             _tail_key(viewer_id), orjson.dumps(pairs[-(CREATOR_WINDOW - 1) :]), ttl=SERVED_TTL_S
         )
         ids = [video_id for video_id, _ in pairs]
+        # The viewer's likes and follows for the whole list at once: its pages then hydrate
+        # from the cache (Social.viewer_state remembers them until the viewer acts).
+        await self.social.viewer_state(viewer_id, ids, [creator for _, creator in pairs])
         list_id = f"{int(now * 1000):x}"
         await self.cache.set(_list_key(viewer_id, list_id), orjson.dumps(ids), ttl=self.list_ttl_s)
         return list_id, ids

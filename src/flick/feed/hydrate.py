@@ -1,5 +1,6 @@
 """Feed items as the API's `video` objects: creator, counts, media URLs and the viewer's
-like and follow state, with the viewer's state read in one query each for the whole page."""
+like and follow state: views and counts in one cache read each for the whole page, the
+viewer's state from Social.viewer_state (remembered per viewer, so usually one cache read)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ async def hydrate(
     items = [views[video_id] for video_id in video_ids if video_id in views]
     ids = [int(item["id"]) for item in items]
     creators = list({int(item["creator"]["id"]) for item in items})
-    liked = await social.liked_among(viewer_id, ids) if viewer_id is not None and ids else set()
-    following = await social.following_among(viewer_id, creators) if viewer_id else set()
+    liked, following = (
+        await social.viewer_state(viewer_id, ids, creators) if viewer_id else (set(), set())
+    )
     counts = await social.video_counts_many(ids)
     for item in items:
         item["counts"] = counts[int(item["id"])]

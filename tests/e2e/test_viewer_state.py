@@ -1,0 +1,53 @@
+"""Social.viewer_state remembers a viewer's likes and follows in the cache; whatever the viewer
+does between reads, it answers what SQL says (random histories of likes, unlikes, follows,
+unfollows and blocks, read after every step)."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import pytest
+
+from flick.bootstrap import Container
+
+from .conftest import ready_video, signup, user_id
+
+CREATORS, VIDEOS_EACH, STEPS = 4, 3, 80
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+async def test_remembered_state_always_matches_sql(
+    client: httpx.AsyncClient, services: Container, seed: int
+) -> None:
+    rng = random.Random(seed)
+    social = services.social
+    viewer = await user_id(client, await signup(client, f"viewer{seed}"))
+    creators = [
+        await user_id(client, await signup(client, f"maker{seed}x{c}")) for c in range(CREATORS)
+    ]
+    videos = [
+        await ready_video(services, creator, sha256=f"{seed:02x}{c:02x}{n:02x}".ljust(64, "0"))
+        for c, creator in enumerate(creators)
+        for n in range(VIDEOS_EACH)
+    ]
+    for step in range(STEPS):
+        video, creator = rng.choice(videos), rng.choice(creators)
+        action = rng.choice(["like", "unlike", "follow", "unfollow", "block", "unblock", "read"])
+        if action == "like":
+            await social.like(viewer, video)
+        elif action == "unlike":
+            await social.unlike(viewer, video)
+        elif action == "follow" and not await social.blocked_between(viewer, creator):
+            await social.follow(viewer, creator)
+        elif action == "unfollow":
+            await social.unfollow(viewer, creator)
+        elif action == "block":
+            await social.block(viewer, creator)
+        elif action == "unblock":
+            await social.unblock(viewer, creator)
+        asked_videos = rng.sample(videos, rng.randint(1, len(videos)))
+        asked_creators = rng.sample(creators, rng.randint(1, len(creators)))
+        liked, following = await social.viewer_state(viewer, asked_videos, asked_creators)
+        assert liked == await social.liked_among(viewer, asked_videos), (step, action)
+        assert following == await social.following_among(viewer, asked_creators), (step, action)
