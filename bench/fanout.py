@@ -14,7 +14,8 @@
 3. Read: `FollowingFeed.page` for a viewer following 2,000 creators (20 above the
    threshold), each with 10 posts over a week, on Redis, per policy. The state is built by
    FanOut's real code; the social graph and the ready-video check are in-memory stand-ins
-   (no SQL on the read path: followee list, ready owners, blocks).
+   (no SQL on the read path: ready owners, blocks; the followee list is read from the cache,
+   as Social.all_followee_ids does while the viewer has not followed anyone new).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from flick.feed.model import POLICIES, Policy, is_pushed
 from flick.feed.store import INBOX_CAP, AuthorStore, InboxStore, active_key, inbox_key
 from flick.platform.cache.redis import RedisCache
 from flick.platform.ids import EPOCH_MS, SEQUENCE_BITS, SHARD_BITS
+from flick.social.viewer import decode_followees, encode_followees, followees_key, stamp_key
 
 RESULTS = Path("var/bench/fanout.json")
 THRESHOLD = 10_000  # the setting's default
@@ -164,13 +166,25 @@ def amplification(accounts: int, bytes_per_entry: float, *, seed: int = 0) -> di
 
 
 class StandInSocial:
-    """The graph of the read bench: one viewer following every creator."""
+    """The graph of the read bench: one viewer following every creator. The followee list is
+    read as Social reads a remembered one: a cache read of the encoded list and its stamp."""
 
-    def __init__(self, viewer: int, creators: list[int], large: set[int]) -> None:
-        self.viewer, self.creators, self.large = viewer, creators, large
+    def __init__(
+        self, viewer: int, creators: list[int], large: set[int], cache: RedisCache
+    ) -> None:
+        self.viewer, self.creators, self.large, self.cache = viewer, creators, large, cache
 
     async def followee_ids(self, user_id: int, *, cursor: int | None, limit: int) -> Any:
         return list(self.creators), None
+
+    async def all_followee_ids(self, user_id: int, *, most: int) -> list[int]:
+        key = followees_key(user_id)
+        raw, stamp = await self.cache.get_many([key, stamp_key(user_id)])
+        remembered = decode_followees(raw, stamp=stamp)
+        if remembered is None:
+            await self.cache.set(key, encode_followees(self.creators, stamp, complete=True))
+            return list(self.creators)
+        return remembered.ids[:most]
 
     async def follower_ids(self, user_id: int, *, cursor: int | None, limit: int) -> Any:
         return [self.viewer], None
@@ -204,7 +218,7 @@ async def read_side(url: str, policy: Policy, reads: int) -> dict[str, Any]:
             (synthetic_id(start + rng.randrange(WEEK_MS), n), creator)
             for n, creator in enumerate(c for c in creators for _ in range(POSTS_PER_CREATOR))
         )
-        social: Any = StandInSocial(viewer, creators, large)
+        social: Any = StandInSocial(viewer, creators, large, cache)
         videos: Any = StandInVideos(dict(posts))
         fanout = FanOut(cache, social, videos, policy=policy, threshold=THRESHOLD)
         feed = FollowingFeed(cache, social, videos)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from flick.platform.cache import Cache
+from flick.platform.cache import Cache, ZRange
 from flick.platform.cache.memory import MemoryCache
 from flick.platform.cache.redis import RedisCache
 
@@ -96,6 +96,26 @@ async def test_sorted_sets_cap_and_range(cache: Cache) -> None:
     assert await cache.zrange("inbox", limit=0) == []
     assert await cache.zrange("empty") == []
     assert await cache.zrem("empty", "x") == 0
+
+
+async def test_many_sorted_set_reads_in_one_call(cache: Cache) -> None:
+    await cache.zadd("posts:a", {f"a{i}": float(i) for i in range(6)})
+    await cache.zadd("posts:b", {"b1": 1.0, "b9": 9.0})
+    reads = [
+        ZRange("posts:a", limit=2),
+        ZRange("missing"),
+        ZRange("posts:b", max_score=5.0),
+        ZRange("posts:a", max_score=3.0, limit=10),
+        ZRange("posts:b", limit=0),
+    ]
+    assert await cache.zrange_many(reads) == [
+        [("a5", 5.0), ("a4", 4.0)],
+        [],
+        [("b1", 1.0)],
+        [("a3", 3.0), ("a2", 2.0), ("a1", 1.0), ("a0", 0.0)],
+        [],
+    ]
+    assert await cache.zrange_many([]) == []
 
 
 async def test_sorted_set_cap_breaks_ties_by_member(cache: Cache) -> None:

@@ -1,6 +1,6 @@
-"""Social.viewer_state remembers a viewer's likes and follows in the cache; whatever the viewer
-does between reads, it answers what SQL says (random histories of likes, unlikes, follows,
-unfollows and blocks, read after every step)."""
+"""Social.viewer_state and Social.all_followee_ids remember a viewer's likes and follows in
+the cache; whatever the viewer does between reads, they answer what SQL says (random
+histories of likes, unlikes, follows, unfollows and blocks, read after every step)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,6 @@ async def test_remembered_state_always_matches_sql(
         liked, following = await social.viewer_state(viewer, asked_videos, asked_creators)
         assert liked == await social.liked_among(viewer, asked_videos), (step, action)
         assert following == await social.following_among(viewer, asked_creators), (step, action)
+        followees, _ = await social.followee_ids(viewer, cursor=None, limit=100)
+        assert await social.all_followee_ids(viewer, most=100) == followees, (step, action)
+        assert await social.all_followee_ids(viewer, most=1) == followees[:1], (step, action)

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import time
 
 from flick.feed.model import Author, newest_first
-from flick.feed.store import INBOX_CAP, POSTS_CAP, AuthorStore, InboxStore
+from flick.feed.store import INBOX_CAP, POSTS_CAP, REMARK_AFTER_S, AuthorStore, InboxStore
 from flick.ingest.service import Videos
 from flick.platform.cache import Cache
 from flick.social.service import Social
 
 MAX_FOLLOWING = 10_000  # followees merged per read: TikTok's follow limit
-FOLLOWEE_PAGE = 2_000  # followee ids per query
 # Creators whose post lists one page reads at most (in parallel). A first page needs at most
 # `limit` of them (the ones with the newest not-pushed posts); a later page also those whose
 # newest not-pushed post is above the cursor, which each put a post on an earlier page.
@@ -66,11 +66,13 @@ class FollowingFeed:
     following_page = page  # the name the API layer calls it by
 
     async def wake(self, viewer_id: int) -> None:
-        """Mark the viewer active; one who was not (skipped by fan-outs) gets a rebuilt inbox.
-        Marked first, so a push after this lands in the inbox the rebuild fills."""
-        active = bool(await self.inboxes.is_active([viewer_id]))
-        await self.inboxes.touch(viewer_id)
-        if not active:
+        """Mark the viewer active (renewed at most every REMARK_AFTER_S); one who was not
+        (skipped by fan-outs) gets a rebuilt inbox. Marked first, so a push after this lands
+        in the inbox the rebuild fills."""
+        marked_at = await self.inboxes.marked_at(viewer_id)
+        if marked_at is None or time.time() - marked_at > REMARK_AFTER_S:
+            await self.inboxes.touch(viewer_id)
+        if marked_at is None:
             await self.rebuild(viewer_id)
 
     async def rebuild(self, viewer_id: int) -> None:
@@ -93,17 +95,8 @@ class FollowingFeed:
             await self.inboxes.merge(viewer_id, heapq.nlargest(INBOX_CAP, found))
 
     async def followee_ids(self, viewer_id: int) -> list[int]:
-        """Whom the viewer follows (at most MAX_FOLLOWING)."""
-        found: list[int] = []
-        cursor: int | None = None
-        while len(found) < MAX_FOLLOWING:
-            page, cursor = await self.social.followee_ids(
-                viewer_id, cursor=cursor, limit=FOLLOWEE_PAGE
-            )
-            found += page
-            if cursor is None:
-                break
-        return found[:MAX_FOLLOWING]
+        """Whom the viewer follows (at most MAX_FOLLOWING; Social remembers them)."""
+        return await self.social.all_followee_ids(viewer_id, most=MAX_FOLLOWING)
 
     async def known_authors(self, creator_ids: list[int]) -> dict[int, Author]:
         """The creators' records, loading from SQL those the cache does not know."""
@@ -124,11 +117,11 @@ class FollowingFeed:
     ) -> list[int]:
         """The `limit` newest ids below `before` of the inbox and the pulled post lists."""
         plan = pull_plan(authors, before=before, limit=limit)
-        lists = await asyncio.gather(
+        inbox, pulled = await asyncio.gather(
             self.inboxes.read(viewer_id, before=before, limit=limit),
-            *(self.authors.posts(creator, before=bound, limit=limit) for creator, bound in plan),
+            self.authors.posts_many(plan, limit=limit),
         )
-        return newest_first(set().union(*lists))[:limit]
+        return newest_first(set(inbox).union(*pulled))[:limit]
 
     async def _visible(
         self, viewer_id: int, candidates: list[int], followees: set[int]

@@ -11,13 +11,15 @@ Keys (docs/feeds.md):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 
 from flick.feed.model import Author, score_of
-from flick.platform.cache import Cache
+from flick.platform.cache import Cache, ZRange
 
 INBOX_CAP = 800  # Twitter's timeline cap; more costs cache memory per user, and few scroll it
 INACTIVE_AFTER_S = 7 * 86_400.0  # Mastodon's rule: unread for a week = not worth pushing to
+REMARK_AFTER_S = 3_600.0  # a reader's mark is renewed at most hourly, not on every read
 POSTS_CAP = 200  # a creator's posts kept for merging at read time and rebuilding inboxes
 # Extra members asked for when reading below a cursor: those in the cursor's millisecond that
 # are not below it come back too and are dropped (the read asks again if that was not enough).
@@ -51,6 +53,28 @@ async def read_below(cache: Cache, key: str, *, before: int | None, limit: int) 
         if len(found) >= limit or len(rows) < want:
             return found[:limit]
         want *= 2  # a crowd of posts in one millisecond: look further
+
+
+async def read_below_many(
+    cache: Cache, sources: Sequence[tuple[str, int | None]], *, limit: int
+) -> list[list[int]]:
+    """`read_below` of several sorted sets, each (key, before), in one round trip; a set
+    with a crowd of posts in the cursor's millisecond is read again on its own."""
+    want = limit + SAME_MS_SLACK
+    reads = [
+        ZRange(key) if before is None else ZRange(key, score_of(before), want)
+        for key, before in sources
+    ]
+    reads = [read._replace(limit=limit) if read.max_score is None else read for read in reads]
+    found: list[list[int]] = []
+    for (key, before), rows in zip(sources, await cache.zrange_many(reads), strict=True):
+        ids = [int(member) for member, _ in rows]
+        if before is not None:
+            ids = [video_id for video_id in ids if video_id < before]
+            if len(ids) < limit and len(rows) == want:
+                ids = await read_below(cache, key, before=before, limit=limit)
+        found.append(ids[:limit])
+    return found
 
 
 class InboxStore:
@@ -98,8 +122,16 @@ class InboxStore:
         await self.cache.delete(inbox_key(user_id))
 
     async def touch(self, user_id: int) -> None:
-        """Mark the user active for INACTIVE_AFTER_S (on each feed read)."""
-        await self.cache.set(active_key(user_id), b"1", ttl=INACTIVE_AFTER_S)
+        """Mark the user active for INACTIVE_AFTER_S from now."""
+        await self.cache.set(active_key(user_id), b"%d" % time.time(), ttl=INACTIVE_AFTER_S)
+
+    async def marked_at(self, user_id: int) -> float | None:
+        """When the user was last marked active (0.0 for a mark that does not say), or None
+        if they are not."""
+        mark = await self.cache.get(active_key(user_id))
+        if mark is None:
+            return None
+        return float(mark) if mark.isdigit() else 0.0
 
     async def is_active(self, user_ids: Sequence[int]) -> set[int]:
         """Which of these users read their feed in the last INACTIVE_AFTER_S."""
@@ -152,3 +184,10 @@ class AuthorStore:
     async def posts(self, creator_id: int, *, before: int | None, limit: int) -> list[int]:
         """Up to `limit` of the creator's post ids, newest first, strictly below `before`."""
         return await read_below(self.cache, posts_key(creator_id), before=before, limit=limit)
+
+    async def posts_many(
+        self, plan: Sequence[tuple[int, int | None]], *, limit: int
+    ) -> list[list[int]]:
+        """`posts` of several (creator, before) in one round trip."""
+        sources = [(posts_key(creator), before) for creator, before in plan]
+        return await read_below_many(self.cache, sources, limit=limit)

@@ -41,11 +41,15 @@ from flick.social.viewer import (
     STATE_TTL_S,
     ViewerFacts,
     ViewerState,
+    decode_followees,
+    encode_followees,
+    followees_key,
     new_stamp,
     stamp_key,
     state_key,
 )
 
+FOLLOWEE_PAGE = 2_000  # followee ids per query when reading them all
 LIKE_BATCH_MAX = 500  # likes per group commit: ~3 ms of SQLite work, bounds a batch's wait
 VIDEO_COUNTERS = ("likes", "comments", "shares", "views")
 COUNTS_CACHE_TTL = 60.0  # the aggregator deletes a moved count at once; this bounds misses
@@ -151,6 +155,28 @@ class Social:
             state.learn(videos, liked, creators, following)
             await self.cache.set(state_key(viewer_id), state.encode(), ttl=STATE_TTL_S)
         return state.facts(video_ids, creator_ids)
+
+    async def all_followee_ids(self, user_id: int, *, most: int) -> list[int]:
+        """Everyone the user follows, newest follow first, at most `most` (the Following feed
+        merges them on every read): remembered in the cache until the user's next follow,
+        unfollow or block, like `viewer_state`."""
+        raw, stamp = await self.cache.get_many([followees_key(user_id), stamp_key(user_id)])
+        remembered = decode_followees(raw, stamp=stamp)
+        if remembered is not None and (remembered.complete or len(remembered.ids) >= most):
+            return remembered.ids[:most]
+        found: list[int] = []
+        cursor: int | None = None
+        while len(found) < most:
+            page, cursor = await self.followee_ids(user_id, cursor=cursor, limit=FOLLOWEE_PAGE)
+            found += page
+            if cursor is None:
+                break
+        complete = cursor is None and len(found) <= most
+        found = found[:most]
+        await self.cache.set(
+            followees_key(user_id), encode_followees(found, stamp, complete), ttl=STATE_TTL_S
+        )
+        return found
 
     async def _restamp(self, viewer_ids: Iterable[int]) -> None:
         """After a viewer's like or follow commits: their remembered state is stale."""

@@ -1,5 +1,6 @@
-"""What a viewer likes and follows, as feed pages need it (`viewer.liked`, `viewer.following`),
-remembered in the cache so that paging through a feed does not query SQL per page.
+"""What a viewer likes and follows, as feed pages need it (`viewer.liked`, `viewer.following`,
+and the whole followee list the Following feed merges), remembered in the cache so that paging
+through a feed does not query SQL per page.
 
 A viewer's state changes only through their own likes, unlikes, follows, unfollows and blocks,
 and each of those, once committed, writes a fresh *stamp* for the viewer. A remembered state
@@ -97,6 +98,31 @@ class ViewerState:
 def new_stamp() -> bytes:
     """A value no earlier stamp of any viewer had."""
     return f"{time.time_ns():x}.{os.urandom(4).hex()}".encode()
+
+
+class Followees(NamedTuple):
+    """A user's followee ids as read (newest follow first); `complete`: all of them."""
+
+    ids: list[int]
+    complete: bool
+
+
+def encode_followees(user_ids: list[int], stamp: bytes | None, complete: bool) -> bytes:
+    value = {"stamp": None if stamp is None else stamp.decode(), "ids": user_ids}
+    return orjson.dumps({**value, "complete": complete})
+
+
+def decode_followees(raw: bytes | None, *, stamp: bytes | None) -> Followees | None:
+    """The remembered followee ids if they were read under `stamp`, else None."""
+    if raw is None:
+        return None
+    data = orjson.loads(raw)
+    current = None if stamp is None else stamp.decode()
+    return Followees(data["ids"], data["complete"]) if data["stamp"] == current else None
+
+
+def followees_key(user_id: int) -> str:
+    return f"soc:followees:{user_id}"
 
 
 def state_key(viewer_id: int) -> str:

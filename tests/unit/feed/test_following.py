@@ -42,6 +42,9 @@ class FakeSocial:
     async def followee_ids(self, user_id: int, *, cursor: int | None, limit: int) -> Any:
         return self.world.follows.get(user_id, [])[::-1], None
 
+    async def all_followee_ids(self, user_id: int, *, most: int) -> list[int]:
+        return self.world.follows.get(user_id, [])[::-1][:most]
+
     async def follower_ids(self, user_id: int, *, cursor: int | None, limit: int) -> Any:
         everyone = self.world.followers(user_id)
         start = cursor or 0

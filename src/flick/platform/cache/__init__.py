@@ -19,6 +19,14 @@ class RateDecision(NamedTuple):
     remaining: int  # requests left in the current burst
 
 
+class ZRange(NamedTuple):
+    """One read of `Cache.zrange_many`: the arguments `zrange` takes."""
+
+    key: str
+    max_score: float | None = None
+    limit: int = 100
+
+
 class Cache(Protocol):
     """A shared key-value cache."""
 
@@ -73,6 +81,11 @@ class Cache(Protocol):
         self, key: str, *, max_score: float | None = None, limit: int = 100
     ) -> list[tuple[str, float]]:
         """Members by descending score, starting at `max_score` (inclusive) when given."""
+        ...
+
+    async def zrange_many(self, reads: Sequence[ZRange]) -> list[list[tuple[str, float]]]:
+        """Several `zrange` reads in one round trip (a feed merging many post lists), the
+        results in the order of `reads`."""
         ...
 
     async def zcard(self, key: str) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from flick.platform.cache import RateDecision
+from flick.platform.cache import RateDecision, ZRange
 
 # GCRA (generic cell rate algorithm). Per key we keep TAT, the theoretical arrival time: the
 # moment the key's budget is whole again. With emission interval T = 1/rate and tolerance
@@ -202,6 +202,23 @@ class RedisCache:
             self._k(key), top, "-inf", start=0, num=limit, withscores=True
         )
         return [(member.decode(), float(score)) for member, score in rows]
+
+    async def zrange_many(self, reads: Sequence[ZRange]) -> list[list[tuple[str, float]]]:
+        """One ZREVRANGEBYSCORE per read, pipelined (no transaction: reads only)."""
+        found: list[list[tuple[str, float]]] = [[] for _ in reads]
+        asked = [(at, r) for at, r in enumerate(reads) if r.limit > 0]
+        if not asked:
+            return found
+        async with self.client.pipeline(transaction=False) as pipe:
+            for _, r in asked:
+                top: Any = "+inf" if r.max_score is None else r.max_score
+                pipe.zrevrangebyscore(
+                    self._k(r.key), top, "-inf", start=0, num=r.limit, withscores=True
+                )
+            results = await pipe.execute()
+        for (at, _), rows in zip(asked, results, strict=True):
+            found[at] = [(member.decode(), float(score)) for member, score in rows]
+        return found
 
     async def zcard(self, key: str) -> int:
         """ZCARD."""
