@@ -33,6 +33,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from time import monotonic
 from typing import Literal
 
 import orjson
@@ -53,8 +54,8 @@ MIN_COHORT = 5  # a median of fewer videos is noise: compare with the platform p
 PROMOTED_HEADSTART_S = TEST_WINDOW_S  # a promotion outranks the next half hour of new videos
 POOL_KEEP_S = TEST_WINDOW_S + MAX_PROMOTIONS * SECOND_REVIEW_S + 3600.0  # the last review + 1 h
 MAX_POOL = 20_000  # caps the review's read; ~8 h of uploads at 2,500 an hour
-MAX_SCAN = 500  # most live videos one candidates() call reads
-OVERSCAN = 4  # read 4 per wanted video: room for excluded ids and a creator's repeats
+MAX_SCAN = 500  # most live videos one candidates() call considers
+SNAPSHOT_TTL_S = 1.0  # how long a process reuses its read of the live videos
 RECORD_TTL_S = POOL_KEEP_S + 3600.0  # records outlive their pool membership, never by much
 CLAIM_TTL_S = 7 * 86400.0  # longer than the bus keeps a redeliverable video.ready
 
@@ -99,6 +100,12 @@ class Exploration:
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
+        # The live videos with budget left, in priority order, as this process last read
+        # them (monotonic time of the read): For You asks on every assembly, so one read per
+        # SNAPSHOT_TTL_S serves them all. Changes made here drop it at once; another
+        # process's show within SNAPSHOT_TTL_S, and a budget spent to zero elsewhere may be
+        # offered that much longer (bounded overspend).
+        self._snapshot: tuple[float, list[tuple[int, Record]]] | None = None
 
     async def admit(self, video_id: int, *, creator_id: int, ready_at: float) -> None:
         """Enter a newly ready video in stage "test" with INITIAL_BUDGET; a redelivered event
@@ -113,6 +120,7 @@ class Exploration:
         # Claimed last: a crash above leaves no claim, so the redelivered event admits in full
         # (two deliveries at once write the same initial state).
         await self.cache.set(_claim_key(video_id), b"1", ttl=CLAIM_TTL_S)
+        self._snapshot = None
 
     async def remove(self, video_id: int) -> None:
         """Forget a video (deleted, or aged out); it is never admitted again."""
@@ -127,22 +135,16 @@ class Exploration:
         Order: the `explore:live` priority, highest first: a test video's ready_at, a promoted
         video's promotion time + PROMOTED_HEADSTART_S (it has earned more reach than an untested
         one, yet new videos overtake it half an hour later); ties by video id. A video whose
-        ready_at lies after `now` (another process's clock ahead) waits. Two cache reads: at
-        most MAX_SCAN live entries, then their records and budgets in one `get_many`.
+        ready_at lies after `now` (another process's clock ahead) waits. The live entries
+        come from this process's snapshot (`_live`), at most one read per SNAPSHOT_TTL_S.
         """
         if count <= 0:
             return []
-        limit = min(MAX_SCAN, count * OVERSCAN + len(exclude))
-        live = await self.cache.zrange(LIVE, limit=limit)
-        ranked = sorted((-score, int(member)) for member, score in live)
         excluded = set(exclude)
-        ids = [video_id for _, video_id in ranked if video_id not in excluded]
-        states = await self._read(ids)
         picked: list[int] = []
         creators: set[int] = set()
-        for video_id in ids:
-            record, budget = states[video_id]
-            if record is None or budget <= 0 or record.ready_at > now:
+        for video_id, record in await self._live():
+            if video_id in excluded or record.ready_at > now:
                 continue
             if record.creator not in creators:
                 creators.add(record.creator)
@@ -169,6 +171,8 @@ class Exploration:
             if value < 0:  # two processes spent the last impressions at once: clamp to 0
                 await self.cache.incr(_budget_key(v), -value, ttl=RECORD_TTL_S)
         await self.cache.zrem(LIVE, *(str(v) for v in spent))
+        if spent:
+            self._snapshot = None
 
     async def review(self, signals: SignalsReader, *, now: float) -> ReviewResult:
         """Promote, decay or retire the videos that are due (see the module docstring); drop
@@ -198,6 +202,24 @@ class Exploration:
 
     # --- internals -------------------------------------------------------------------------
 
+    async def _live(self) -> list[tuple[int, Record]]:
+        """(video, record) of up to MAX_SCAN live videos with budget left, highest priority
+        first (ties by id): the snapshot while it is fresh, else two cache reads."""
+        if self._snapshot is not None and monotonic() - self._snapshot[0] < SNAPSHOT_TTL_S:
+            return self._snapshot[1]
+        read_at = monotonic()
+        live = await self.cache.zrange(LIVE, limit=MAX_SCAN)
+        ids = [video_id for _, video_id in sorted((-score, int(m)) for m, score in live)]
+        states = await self._read(ids)
+        found = [
+            (video_id, record)
+            for video_id in ids
+            for record, budget in (states[video_id],)
+            if record is not None and budget > 0
+        ]
+        self._snapshot = (read_at, found)
+        return found
+
     async def _read(self, ids: Sequence[int]) -> dict[int, tuple[Record | None, int]]:
         """Each video's record and budget, in one round trip."""
         keys = [key for v in ids for key in (_record_key(v), _budget_key(v))]
@@ -207,6 +229,7 @@ class Exploration:
         }
 
     async def _forget(self, ids: Iterable[int]) -> None:
+        self._snapshot = None
         members = [str(v) for v in ids]
         if not members:
             return
@@ -229,6 +252,7 @@ class Exploration:
         await self.cache.zrem(LIVE, *(str(v) for v in retired))
         promoted = {str(x.video_id): _priority(x.record) for x in verdicts if x.kind == "promoted"}
         await self.cache.zadd(LIVE, promoted, cap=MAX_POOL)
+        self._snapshot = None
 
 
 def _judge(
