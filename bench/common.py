@@ -1,9 +1,11 @@
-"""What several benchmarks share: the environment of a `flick serve` under load, and wrk's
-latency figures."""
+"""What several benchmarks share: the environment of a `flick serve` under load, wrk's
+latency figures, and py-spy profiles of the server."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 LIFTED = "1000000"  # rate limits are not under test in the benchmarks
@@ -28,3 +30,16 @@ def latency_ms(out: str, label: str) -> float:
     """A percentile of wrk's `--latency` table (e.g. "99%") in milliseconds."""
     value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def start_profile(pid: int, path: Path, seconds: int) -> subprocess.Popen[bytes] | None:
+    """py-spy (in the venv, from the dev extra) sampling process `pid` and its children for
+    `seconds`, only threads holding the GIL (what Python computes, not what waits), into
+    `path` as collapsed stacks; None when py-spy is not installed."""
+    spy = Path(sys.executable).parent / "py-spy"
+    if not spy.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = [str(spy), "record", "--subprocesses", "--gil", "-r", "200", "-d", str(seconds)]
+    command += ["-f", "raw", "-o", str(path), "-p", str(pid)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

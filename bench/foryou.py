@@ -32,7 +32,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -49,7 +48,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.processes import FLICK, FlickProcess
 
-from bench.common import latency_ms, server_env
+from bench.common import latency_ms, server_env, start_profile
 from flick.accounts import repository as accounts_repo
 from flick.bootstrap import Container, bootstrap
 from flick.feed.consumers import GROUP as FANOUT_GROUP
@@ -437,16 +436,6 @@ def run_wrk(
     }
 
 
-def start_profile(pid: int, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
-    spy = Path(sys.executable).parent / "py-spy"
-    if not spy.exists():
-        return None
-    PROFILES.mkdir(parents=True, exist_ok=True)
-    command = [str(spy), "record", "--subprocesses", "--gil", "-r", "200", "-d", str(seconds)]
-    command += ["-f", "raw", "-o", str(PROFILES / f"{name}.txt"), "-p", str(pid)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def measure_load(
     server: FlickProcess, world: World, shape: Shape, scratch: Path, *, name: str, profile: bool
 ) -> dict[str, Any]:
@@ -467,7 +456,11 @@ def measure_load(
     run_wrk(bare, seconds=1)  # warm-up
     for round_number in range(shape.rounds):  # alternate, so drift hits all alike
         runs["bare"].append(run_wrk(bare, seconds=shape.hit_s))
-        spy = profile and round_number == 0 and start_profile(server.proc.pid, f"{name}-hit", 4)
+        spy = (
+            profile
+            and round_number == 0
+            and start_profile(server.proc.pid, PROFILES / f"{name}-hit.txt", 4)
+        )
         runs["hit"].append(run_wrk(server.url, seconds=shape.hit_s, script=hits))
         if spy:
             spy.wait()
@@ -475,7 +468,11 @@ def measure_load(
         print(f"{name} round {round_number + 1}: hit {runs['hit'][-1]}", flush=True)
     hits_verified = still_hits(server.url, world.tokens, pairs[:: max(1, len(pairs) // 20)])
     for round_number in range(2):
-        spy = profile and round_number == 0 and start_profile(server.proc.pid, f"{name}-asm", 8)
+        spy = (
+            profile
+            and round_number == 0
+            and start_profile(server.proc.pid, PROFILES / f"{name}-asm.txt", 8)
+        )
         runs["assembly"].append(run_wrk(server.url, seconds=shape.assembly_s, script=assembly))
         if spy:
             spy.wait()

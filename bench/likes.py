@@ -2,7 +2,7 @@
 to `flick serve` (API, relay and worker in one process) under 64 connections; then the bench
 waits until the aggregated counters add up to exactly the likes sent (the drain).
 
-    .venv/bin/python -m bench.likes [--seconds 10] [--users 1000] [--videos 100]
+    .venv/bin/python -m bench.likes [--seconds 10] [--users 1000] [--videos 100] [--profile]
 
 Reports the HTTP rate (wrk), the end-to-end rate: likes / (time from the first request until
 the counters are exact), and the time from sending a like to its notification on the
@@ -29,12 +29,13 @@ from sqlalchemy import func, select
 from tests.e2e.conftest import ready_video
 from tests.processes import FlickProcess
 
-from bench.common import server_env
+from bench.common import server_env, start_profile
 from flick.bootstrap import bootstrap
 from flick.platform.settings import Settings
 from flick.social import repository as social_repo
 
 RESULTS = Path("var/bench/likes.json")
+PROFILE = Path("var/bench/likes-profile.txt")
 OWNERS = 10  # videos are spread over the first ten users
 SOCKET_SAMPLES = 200  # likes timed to the socket, idle and under load each
 LUA = """
@@ -173,6 +174,8 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         script.write_text(LUA % (tokens, ",".join(f'"{v}"' for v in liked)))
         started = time.monotonic()
         wrk = start_wrk(server.url, script, args.seconds)
+        if args.profile:
+            start_profile(server.proc.pid, PROFILE, max(1, args.seconds - 2))
         time.sleep(1)  # the load is up before the first timed like
         timing = socket_latencies(
             server.url,
@@ -208,6 +211,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--videos", type=int, default=100)
+    parser.add_argument("--profile", action="store_true", help=f"py-spy the server into {PROFILE}")
     args = parser.parse_args()
     Path("var").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir="var") as scratch:
