@@ -1,4 +1,4 @@
-"""The `flick` command line: serve, migrate, doctor, train, simulate, recs."""
+"""The `flick` command line: serve, migrate, doctor, train, simulate, recs, search."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from flick.bootstrap import Container
 
 console = Console(stderr=True, soft_wrap=True)  # whole lines, so logs and greps see them intact
-ROLES = ("all", "api", "relay", "worker")
+ROLES = ("all", "api", "relay", "worker", "search")
 # Granian's Rust task implementation runs coroutines with less overhead than asyncio's Task
 # (about +25% req/s on GET /api/v1/me here, docs/benchmarks.md); it exists up to Python 3.11.
 TASK_IMPL = "rust" if sys.version_info < (3, 12) else "asyncio"  # a granian TaskImpl value
@@ -45,7 +45,7 @@ def main() -> None:
     default="all",
     show_default=True,
     help="all: API + relay + worker in one process; api: HTTP only; relay: outbox -> bus; "
-    "worker: transcode jobs, counters, upload expiry",
+    "worker: transcode jobs, counters, upload expiry; search: HTTP with a search replica only",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -120,7 +120,10 @@ def _serve_http(role: str, *, host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops, TaskImpl
 
-    target = "flick.gateway.asgi:all_in_one" if role == "all" else "flick.gateway.asgi:api_only"
+    target = {
+        "all": "flick.gateway.asgi:all_in_one",
+        "search": "flick.gateway.app:search_only",
+    }.get(role, "flick.gateway.asgi:api_only")
     console.print(f"Flick ({role}) on http://{host}:{port}  docs: http://{host}:{port}/docs")
     Granian(
         target,
@@ -169,6 +172,50 @@ async def _run_until_signal(
     console.print(banner)
     try:
         await role(services, stop)
+    finally:
+        await services.close()
+
+
+@main.group()
+def search() -> None:
+    """The search index."""
+
+
+@search.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), help="for the embedded backends")
+def reindex(data_dir: Path | None) -> None:
+    """Rebuild the search index from SQL (every user and ready video) as the base snapshot
+    that search replicas start from; running replicas keep theirs, fed by the bus."""
+    if data_dir is not None:
+        os.environ["FLICK_DATA_DIR"] = str(data_dir.resolve())
+    settings = load_settings()
+    _auto_migrate_embedded(settings)
+    users, videos = asyncio.run(_reindex(settings))
+    console.print(f"[green]indexed[/] {users} users and {videos} videos")
+
+
+async def _reindex(settings: Settings) -> tuple[int, int]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flick.bootstrap import bootstrap
+    from flick.search.consumers import search_dir
+    from flick.search.service import rebuild
+
+    services = await bootstrap(settings)
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            tasks = {what: bar.add_task(f"{what}: 0", total=None) for what in ("users", "videos")}
+
+            def progress(what: str, done: int) -> None:
+                bar.update(tasks[what], description=f"{what}: {done:,}")
+
+            return await rebuild(
+                search_dir(settings.data_dir),
+                accounts=services.accounts,
+                videos=services.videos,
+                progress=progress,
+            )
     finally:
         await services.close()
 

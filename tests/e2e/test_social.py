@@ -72,10 +72,16 @@ async def test_follow_is_idempotent_and_listed_newest_first(
     follows = [e for e in await recorded(services) if e.type == "social.user_followed"]
     assert len(follows) == 2 and follows[0].key == people.ids["bob"]
 
+    profile = (await people.call("bob", "GET", "/api/v1/users/ana")).json()
+    assert profile["viewer"] == {"following": True}
+
     await people.call("bob", "DELETE", f"/api/v1/users/{ana}/follow")
     await people.call("bob", "DELETE", f"/api/v1/users/{ana}/follow")  # idempotent
     followers = (await people.call("ana", "GET", f"/api/v1/users/{ana}/followers")).json()
     assert [u["username"] for u in followers["items"]] == ["cid"]
+    profile = (await people.call("bob", "GET", "/api/v1/users/ana")).json()
+    assert profile["viewer"] == {"following": False}
+    assert "viewer" not in (await people.client.get("/api/v1/users/ana")).json()  # anonymous
 
 
 async def test_follow_refusals(people: People) -> None:

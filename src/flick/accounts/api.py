@@ -16,7 +16,7 @@ from starlette.responses import Response
 from flick.accounts.schemas import LoginIn, ProfilePatch, SignedInOut, SignupIn, UserOut
 from flick.gateway.deps import authenticate_scope, client_address, container
 from flick.gateway.edge import FastRoute, Scope, bearer_token
-from flick.gateway.routes import PROBLEM, CurrentUser, json_response, problems
+from flick.gateway.routes import PROBLEM, CurrentUser, OptionalUser, json_response, problems
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 ERRORS = problems(400, 401, 413, 422, 429)
@@ -83,11 +83,17 @@ async def patch_me(body: ProfilePatch, request: Request, user_id: CurrentUser) -
 
 
 @router.get("/users/{username}", response_model=UserOut, responses={**ERRORS, 404: PROBLEM})
-async def get_user(username: str, request: Request) -> Response:
-    """A user's public profile by username."""
+async def get_user(username: str, request: Request, viewer_id: OptionalUser) -> Response:
+    """A user's public profile by username; signed in, with `viewer.following` (whether you
+    follow them)."""
     services = container(request)
     found = await services.accounts.user_json_by_username(username)
-    return json_response(await counted(services, found))
+    if viewer_id is None:
+        return json_response(await counted(services, found))
+    user = orjson.loads(await counted(services, found))
+    following = await services.social.following_among(viewer_id, [int(user["id"])])
+    user["viewer"] = {"following": bool(following)}
+    return json_response(orjson.dumps(user))
 
 
 def fast_routes(services: Any) -> dict[tuple[str, str], FastRoute]:

@@ -185,3 +185,19 @@ async def revoke_session(conn: AsyncConnection, session_id: int, *, now: float) 
         .values(revoked_at=now)
     )
     return bool(result.rowcount)
+
+
+async def users_after(conn: AsyncConnection, after_id: int, *, limit: int) -> list[User]:
+    """Users of one database by id, after `after_id` (a scan, page by page)."""
+    query = select(users).where(users.c.id > after_id).order_by(users.c.id).limit(limit)
+    return [
+        User(
+            id=row.id,
+            username=row.username,
+            display_name=row.display_name,
+            bio=row.bio,
+            password_hash=row.password_hash,
+            created_at=row.created_at,
+        )
+        for row in await conn.execute(query)
+    ]

@@ -33,6 +33,10 @@ class UserCounts(BaseModel):
     likes: int
 
 
+class UserViewer(BaseModel):
+    following: bool = Field(description="whether the signed-in viewer follows this user")
+
+
 class UserOut(BaseModel):
     id: str = Field(description="64-bit id as a string (it overflows JavaScript numbers)")
     username: str
@@ -40,6 +44,9 @@ class UserOut(BaseModel):
     bio: str
     created_at: float
     counts: UserCounts
+    viewer: UserViewer | None = Field(
+        default=None, description="GET /users/{username} with a bearer token only"
+    )
 
 
 class SignedInOut(BaseModel):

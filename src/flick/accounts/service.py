@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -285,6 +285,21 @@ class Accounts:
         await repo.insert_session(conn, session, now=now)
         event = UserSignedUp(user_id=user.id, username=user.username)
         await record_event(conn, TOPIC, event.to_event())
+
+    # --- catalog scans -------------------------------------------------------------------
+
+    async def all_users(self, *, page: int = 1000) -> AsyncIterator[User]:
+        """Every user, database by database in id order (search rebuilds its index so)."""
+        for engine in self.db.engines:
+            after = 0
+            while True:
+                async with engine.connect() as conn:
+                    found = await repo.users_after(conn, after, limit=page)
+                for user in found:
+                    yield user
+                if len(found) < page:
+                    break
+                after = found[-1].id
 
 
 def _parse_token(token: str) -> tuple[int, str]:
