@@ -12,7 +12,7 @@ import pytest
 
 from flick.bootstrap import Container
 from flick.platform.bus import Event, Message, decode_event
-from flick.recs.consumers import SignalAggregator, run_signals
+from flick.recs.consumers import REFRESH_EVERY_S, SignalAggregator, run_signals
 from flick.recs.events import WATCH, WATCHED
 
 from .conftest import auth, ready_video, signup, user_id
@@ -133,6 +133,25 @@ async def test_signals_follow_completions_skips_and_likes(
     owner = (await services.videos.get(video)).owner_id
     creator = (await services.signals.creators([owner]))[owner]
     assert (creator.views, creator.completions, creator.likes) == (4, 3, 1)
+
+
+async def test_a_burst_of_batches_refreshes_summaries_once_it_is_due(
+    client: httpx.AsyncClient, services: Container, video: int
+) -> None:
+    tokens = [await signup(client, f"burst{n}") for n in range(3)]
+    for token in tokens:
+        await client.post(f"/api/v1/videos/{video}/like", headers=auth(token))
+    from .test_social import recorded
+
+    likes = [e for e in await recorded(services) if e.type == "social.video_liked"]
+    aggregator = SignalAggregator(services.signals)
+    for offset, like in enumerate(likes):  # three batches in a row: the first refreshes
+        await aggregator._handle([Message("interaction", 0, offset + 1, like)])
+    [signals] = (await services.signals.videos([video])).values()
+    assert signals.likes_1h == 1  # the next refresh is not due yet
+    await asyncio.sleep(REFRESH_EVERY_S + 0.2)
+    [signals] = (await services.signals.videos([video])).values()
+    assert signals.likes_1h == 3
 
 
 async def test_signals_are_visible_within_seconds_through_the_bus(

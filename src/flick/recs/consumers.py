@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 GROUP = "recs.signals"
 EXPLORE_GROUP = "recs.explore"
 REVIEW_EVERY_S = 60.0  # exploration verdicts are due 30 minutes after a video is ready
+REFRESH_EVERY_S = 0.5  # signal summaries of busy videos are recomputed at most this often
 
 
 def observation_of(event: Event) -> Observation | None:
@@ -49,18 +50,54 @@ def observation_of(event: Event) -> Observation | None:
 
 class SignalAggregator:
     """Adds each batch's observations to the signals in the cache. Redelivery after a crash
-    may count a batch twice: signals are estimates that decay within the hour, not ledgers."""
+    may count a batch twice: signals are estimates that decay within the hour, not ledgers.
+
+    Counting is per batch; the summaries readers see are recomputed at most once per
+    REFRESH_EVERY_S for the videos touched meanwhile (each refresh reads every bucket of a
+    video, so under a stream of likes it was most of this consumer's work); the first batch
+    after a quiet spell refreshes at once. A stop between two refreshes leaves the summaries
+    of the videos touched since the last one behind their buckets until their next event."""
 
     def __init__(self, signals: Signals) -> None:
         self.signals = signals
         self._batches = merged_batches(self._handle)
+        self._dirty: set[int] = set()
+        self._refreshed_at = -REFRESH_EVERY_S
+        self._later: asyncio.Task[None] | None = None
 
     async def handle(self, messages: Sequence[Message]) -> None:
         await self._batches.submit(messages)
 
     async def _handle(self, messages: Sequence[Message]) -> None:
         found = (observation_of(message.event) for message in messages)
-        await self.signals.add([o for o in found if o is not None])
+        observations = [o for o in found if o is not None]
+        self._dirty |= await self.signals.count(observations, now=time.time())
+        due_in = self._refreshed_at + REFRESH_EVERY_S - time.monotonic()
+        if due_in <= 0:
+            await self._refresh()
+        elif self._later is None and self._dirty:
+            self._later = asyncio.create_task(self._refresh_after(due_in))
+
+    async def _refresh_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._later = None
+        try:
+            await self._refresh()
+        except Exception:  # the cache is away: the next batch's refresh carries these too
+            log.warning(
+                "signal summaries not refreshed; retried with the next batch", exc_info=True
+            )
+
+    async def _refresh(self) -> None:
+        # Taken before the refresh reads the buckets: a batch counted meanwhile marks its
+        # videos dirty again, for the next refresh.
+        touched, self._dirty = self._dirty, set()
+        self._refreshed_at = time.monotonic()
+        try:
+            await self.signals.refresh(sorted(touched), now=time.time())
+        except BaseException:
+            self._dirty |= touched
+            raise
 
 
 async def run_signals(aggregator: SignalAggregator, bus: Bus, stop: asyncio.Event) -> None:

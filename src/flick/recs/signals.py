@@ -56,16 +56,23 @@ class Signals:
     async def add(self, observations: Iterable[Observation], *, now: float | None = None) -> None:
         """Count a batch of observations, then refresh the touched videos' summaries."""
         now = time.time() if now is None else now
+        await self.refresh(sorted(await self.count(observations, now=now)), now=now)
+
+    async def count(self, observations: Iterable[Observation], *, now: float) -> set[int]:
+        """Add a batch of observations to the buckets (not yet to the summaries readers
+        see: `refresh` does that); the ids of the videos they touched."""
         fresh = [o for o in observations if now - 3600 < o.ts <= now + 60]
         if not fresh:
-            return
+            return set()
         await self.cache.incr_many(_bucket_deltas(fresh, minute=True), ttl=6 * 60)
         await self.cache.incr_many(_bucket_deltas(fresh, minute=False), ttl=SUMMARY_TTL_S)
         await self.cache.incr_many(_creator_deltas(fresh), ttl=CREATOR_TTL_S)
-        await self.refresh(sorted({o.video_id for o in fresh}), now=now)
+        return {o.video_id for o in fresh}
 
     async def refresh(self, video_ids: Sequence[int], *, now: float) -> None:
         """Recompute the summaries of these videos from their buckets."""
+        if not video_ids:
+            return
         keys = [key for video_id in video_ids for key in _window_keys(video_id, now)]
         values = [int(value or 0) for value in await self.cache.get_many(keys)]
         summaries, trending = {}, {}
