@@ -12,6 +12,7 @@ Keys (docs/feeds.md):
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 
 from flick.feed.model import Author, score_of
@@ -21,9 +22,17 @@ INBOX_CAP = 800  # Twitter's timeline cap; more costs cache memory per user, and
 INACTIVE_AFTER_S = 7 * 86_400.0  # Mastodon's rule: unread for a week = not worth pushing to
 REMARK_AFTER_S = 3_600.0  # a reader's mark is renewed at most hourly, not on every read
 POSTS_CAP = 200  # a creator's posts kept for merging at read time and rebuilding inboxes
+AUTHOR_MEMO_S = 1.0  # how long this process reuses a creator record it read
+AUTHOR_MEMO_MAX = 200_000  # records kept per process; past it, start afresh
 # Extra members asked for when reading below a cursor: those in the cursor's millisecond that
 # are not below it come back too and are dropped (the read asks again if that was not enough).
 SAME_MS_SLACK = 8
+
+
+# Creator records read recently, per cache object: {creator: (expires, record)}.
+_memos: weakref.WeakKeyDictionary[Cache, dict[int, tuple[float, Author | None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def inbox_key(user_id: int) -> str:
@@ -144,18 +153,42 @@ class AuthorStore:
 
     An absent record means "not known here" (never loaded, or the cache lost it): the
     reader loads it from SQL with `load`, treating every post as not pushed, which is always
-    correct (a post found in an inbox too counts once), only slower to read."""
+    correct (a post found in an inbox too counts once), only slower to read.
+
+    Every read of a Following page wants the records of all the viewer's followees (2,000
+    for a heavy follower), and viewers share creators, so records read are also kept in
+    this process for AUTHOR_MEMO_S (`_memos`, one per cache, shared by every store on it):
+    writes made here update it at once, another process's show within AUTHOR_MEMO_S. A post
+    seen that much later is what the Following feed's eventual consistency allows."""
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
+        self._memo = _memos.setdefault(cache, {})
 
     async def authors(self, creator_ids: Sequence[int]) -> dict[int, Author | None]:
         """The records of these creators; None for those not known here."""
-        raws = await self.cache.get_many([author_key(creator) for creator in creator_ids])
-        return {
-            creator: Author.decode(raw) if raw is not None else None
-            for creator, raw in zip(creator_ids, raws, strict=True)
-        }
+        now = time.monotonic()
+        found: dict[int, Author | None] = {}
+        missing: list[int] = []
+        for creator in creator_ids:
+            memo = self._memo.get(creator)
+            if memo is not None and memo[0] > now:
+                found[creator] = memo[1]
+            else:
+                missing.append(creator)
+        if missing:
+            raws = await self.cache.get_many([author_key(creator) for creator in missing])
+            if len(self._memo) + len(missing) > AUTHOR_MEMO_MAX:
+                self._memo.clear()
+            expires = now + AUTHOR_MEMO_S
+            for creator, raw in zip(missing, raws, strict=True):
+                author = Author.decode(raw) if raw is not None else None
+                self._memo[creator] = (expires, author)
+                found[creator] = author
+        return found
+
+    def _remember(self, creator_id: int, author: Author) -> None:
+        self._memo[creator_id] = (time.monotonic() + AUTHOR_MEMO_S, author)
 
     async def load(self, creator_id: int, video_ids: Sequence[int]) -> Author:
         """Record a creator's newest posts read from SQL (newest first), all as not pushed."""
@@ -165,6 +198,7 @@ class AuthorStore:
         newest = max(video_ids, default=0)
         author = Author(newest, newest)
         await self.cache.set(author_key(creator_id), author.encode())
+        self._remember(creator_id, author)
         return author
 
     async def posted(self, creator_id: int, video_id: int, *, pushed: bool) -> None:
@@ -177,6 +211,7 @@ class AuthorStore:
         )
         author = Author.decode(raw).posted(video_id, pushed=pushed)
         await self.cache.set(author_key(creator_id), author.encode())
+        self._remember(creator_id, author)
 
     async def deleted(self, creator_id: int, video_id: int) -> None:
         await self.cache.zrem(posts_key(creator_id), str(video_id))
