@@ -62,8 +62,11 @@ def test_hashed_assets_are_cached_for_a_year_and_others_revalidated(dist: Path) 
 
 def test_missing_files_are_404_not_the_app(dist: Path) -> None:
     with client(dist) as http:
-        assert (http.get("/assets/gone-123.js")).status_code == 404
-        assert (http.get("/robots.txt")).status_code == 404
+        for path in ("/assets/gone-123.js", "/robots.txt"):
+            missing = http.get(path)
+            assert missing.status_code == 404
+            assert missing.headers["content-type"] == "application/problem+json"
+            assert "neither a file of the web app" in missing.json()["detail"]
 
 
 def test_paths_cannot_leave_the_build_folder(dist: Path) -> None:

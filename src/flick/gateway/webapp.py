@@ -15,10 +15,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flick.gateway.edge import header
+from flick.gateway.problems import problem_body
 
 DIST = Path(__file__).resolve().parents[3] / "web" / "dist"  # the checkout's built app
 # Paths that belong to the server, never to the app (a prefix matches itself and below it).
@@ -76,7 +77,14 @@ class WebApp:
             cache = HASHED_CACHE if relative.startswith(HASHED_PREFIX) else REVALIDATE
             return _file_response(found, cache=cache, if_none_match=if_none_match)
         if relative.startswith(HASHED_PREFIX) or "." in relative.rsplit("/", 1)[-1]:
-            return PlainTextResponse(f"{path} is not part of the web app", status_code=404)
+            body = problem_body(
+                status=404,
+                slug="not-found",
+                title="Not found",
+                detail=f"{path} is neither a file of the web app nor a route of the API",
+                instance=path,
+            )
+            return Response(body, status_code=404, media_type="application/problem+json")
         return _file_response(index, cache=REVALIDATE, if_none_match=if_none_match)
 
     def _file(self, relative: str) -> Path | None:
