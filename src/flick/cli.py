@@ -98,6 +98,33 @@ def doctor() -> None:
     sys.exit(0 if ok else 1)
 
 
+@main.command()
+@click.option("--videos", default=200, show_default=True, help="clips to make and publish")
+@click.option("--viewers", default=300, show_default=True, help="simulated viewers")
+@click.option("--seed", default=7, show_default=True, help="the world's random seed")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="for the embedded backends")
+@click.option("--serve", is_flag=True, help="then serve the platform, as `flick serve` does")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def demo(
+    videos: int, viewers: int, seed: int, data_dir: Path | None, serve: bool, host: str, port: int
+) -> None:
+    """Seed the demo world (creators, clips, viewers, a trained recommender) unless it is
+    there already; print the address and the demo login. A world once made is reused."""
+    from flick.demo.cli import run_demo
+
+    if data_dir is not None:
+        os.environ["FLICK_DATA_DIR"] = str(data_dir.resolve())
+    settings = load_settings()
+    _auto_migrate_embedded(settings)
+    run_demo(settings, videos=videos, viewers=viewers, seed=seed, address=f"http://{host}:{port}")
+    if serve:
+        # Exactly `flick serve`, in a fresh process: nothing of the seeding (its threads,
+        # pools, torch) carries into the server's worker.
+        command = ["-m", "flick.cli", "serve", "--host", host, "--port", str(port)]
+        os.execv(sys.executable, [sys.executable, *command])
+
+
 async def _migrate(settings: Settings) -> list[str]:
     from flick.bootstrap import build_database
     from flick.migrations import upgrade_all
