@@ -6,6 +6,8 @@ username -> user id lookup and lives with logical shard 0 (DESIGN.md section 3).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -118,8 +120,10 @@ async def insert_user(conn: AsyncConnection, user: User) -> None:
 async def get_user(conn: AsyncConnection, user_id: int) -> User | None:
     """A user by id, or None."""
     row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
-    if row is None:
-        return None
+    return None if row is None else _user(row)
+
+
+def _user(row: Any) -> User:
     return User(
         id=row.id,
         username=row.username,
@@ -190,14 +194,4 @@ async def revoke_session(conn: AsyncConnection, session_id: int, *, now: float) 
 async def users_after(conn: AsyncConnection, after_id: int, *, limit: int) -> list[User]:
     """Users of one database by id, after `after_id` (a scan, page by page)."""
     query = select(users).where(users.c.id > after_id).order_by(users.c.id).limit(limit)
-    return [
-        User(
-            id=row.id,
-            username=row.username,
-            display_name=row.display_name,
-            bio=row.bio,
-            password_hash=row.password_hash,
-            created_at=row.created_at,
-        )
-        for row in await conn.execute(query)
-    ]
+    return [_user(row) for row in await conn.execute(query)]
