@@ -119,9 +119,9 @@ class FollowingFeed:
         plan = pull_plan(authors, before=before, limit=limit)
         inbox, pulled = await asyncio.gather(
             self.inboxes.read(viewer_id, before=before, limit=limit),
-            self.authors.posts_merged(plan, before=before, limit=limit),
+            self.authors.posts_many(plan, limit=limit),
         )
-        return newest_first({*inbox, *pulled})[:limit]
+        return newest_first(set(inbox).union(*pulled))[:limit]
 
     async def _visible(
         self, viewer_id: int, candidates: list[int], followees: set[int]

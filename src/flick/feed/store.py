@@ -64,6 +64,28 @@ async def read_below(cache: Cache, key: str, *, before: int | None, limit: int) 
         want *= 2  # a crowd of posts in one millisecond: look further
 
 
+async def read_below_many(
+    cache: Cache, sources: Sequence[tuple[str, int | None]], *, limit: int
+) -> list[list[int]]:
+    """`read_below` of several sorted sets, each (key, before), in one round trip; a set
+    with a crowd of posts in the cursor's millisecond is read again on its own."""
+    want = limit + SAME_MS_SLACK
+    reads = [
+        ZRange(key) if before is None else ZRange(key, score_of(before), want)
+        for key, before in sources
+    ]
+    reads = [read._replace(limit=limit) if read.max_score is None else read for read in reads]
+    found: list[list[int]] = []
+    for (key, before), rows in zip(sources, await cache.zrange_many(reads), strict=True):
+        ids = [int(member) for member, _ in rows]
+        if before is not None:
+            ids = [video_id for video_id in ids if video_id < before]
+            if len(ids) < limit and len(rows) == want:
+                ids = await read_below(cache, key, before=before, limit=limit)
+        found.append(ids[:limit])
+    return found
+
+
 class InboxStore:
     """Users' inboxes (the posts pushed to them) and their activity markers."""
 
@@ -198,26 +220,9 @@ class AuthorStore:
         """Up to `limit` of the creator's post ids, newest first, strictly below `before`."""
         return await read_below(self.cache, posts_key(creator_id), before=before, limit=limit)
 
-    async def posts_merged(
-        self, plan: Sequence[tuple[int, int | None]], *, before: int | None, limit: int
-    ) -> list[int]:
-        """The `limit` newest posts strictly below `before` of several creators, each read
-        below its own bound, (creator, bound) in `plan`: merged next to the data
-        (`Cache.zmerge`), so one page's worth comes back however many creators are read."""
-        if not plan:
-            return []
-        want = limit + SAME_MS_SLACK
-        while True:
-            reads = [
-                ZRange(posts_key(creator))
-                if bound is None
-                else ZRange(posts_key(creator), score_of(bound), want)
-                for creator, bound in plan
-            ]
-            reads = [read._replace(limit=want) for read in reads]
-            rows = await self.cache.zmerge(reads, limit=want)
-            found = [int(member) for member, _ in rows]
-            below = [video_id for video_id in found if before is None or video_id < before]
-            if len(below) >= limit or len(rows) < want:
-                return below[:limit]
-            want *= 2  # a crowd of posts in the cursor's millisecond: look further
+    async def posts_many(
+        self, plan: Sequence[tuple[int, int | None]], *, limit: int
+    ) -> list[list[int]]:
+        """`posts` of several (creator, before) in one round trip."""
+        sources = [(posts_key(creator), before) for creator, before in plan]
+        return await read_below_many(self.cache, sources, limit=limit)

@@ -20,7 +20,7 @@ class RateDecision(NamedTuple):
 
 
 class ZRange(NamedTuple):
-    """One read of `Cache.zmerge`: the arguments `zrange` takes."""
+    """One read of `Cache.zrange_many`: the arguments `zrange` takes."""
 
     key: str
     max_score: float | None = None
@@ -83,10 +83,9 @@ class Cache(Protocol):
         """Members by descending score, starting at `max_score` (inclusive) when given."""
         ...
 
-    async def zmerge(self, reads: Sequence[ZRange], *, limit: int) -> list[tuple[str, float]]:
-        """The `limit` highest members of all these reads together, by descending score (a
-        member found twice counts once, at its higher score): a merge done next to the data,
-        so only what is wanted travels."""
+    async def zrange_many(self, reads: Sequence[ZRange]) -> list[list[tuple[str, float]]]:
+        """Several `zrange` reads in one round trip (a feed merging many post lists), the
+        results in the order of `reads`."""
         ...
 
     async def zcard(self, key: str) -> int:

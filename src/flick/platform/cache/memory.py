@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import math
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from time import monotonic
@@ -159,14 +158,9 @@ class MemoryCache:
         below = ((member, score) for member, score in items if score <= max_score)
         return heapq.nlargest(limit, below, key=_score_then_member)
 
-    async def zmerge(self, reads: Sequence[ZRange], *, limit: int) -> list[tuple[str, float]]:
-        """The `limit` highest members across the reads."""
-        best: dict[str, float] = {}
-        for r in reads:
-            for member, score in await self.zrange(r.key, max_score=r.max_score, limit=r.limit):
-                if score > best.get(member, -math.inf):
-                    best[member] = score
-        return heapq.nlargest(limit, best.items(), key=_score_then_member) if limit > 0 else []
+    async def zrange_many(self, reads: Sequence[ZRange]) -> list[list[tuple[str, float]]]:
+        """`zrange` of each read, in order."""
+        return [await self.zrange(r.key, max_score=r.max_score, limit=r.limit) for r in reads]
 
     async def zcard(self, key: str) -> int:
         """How many members a sorted set has."""

@@ -62,31 +62,13 @@ for _, key in ipairs(KEYS) do
 end
 return #KEYS
 """
-# Reads of many sorted sets merged server-side (a Following page merges up to a hundred
-# post lists): only the `limit` best of them all come back, in one command. Scores are
-# returned as Redis wrote them (no Lua number formatting). ARGV: limit, then max score and
-# count per key.
-ZMERGE_SCRIPT = """
-local best = {}
-for i, key in ipairs(KEYS) do
-  local rows = redis.call('ZREVRANGEBYSCORE', key, ARGV[2 * i], '-inf', 'WITHSCORES',
-                          'LIMIT', 0, ARGV[2 * i + 1])
-  for j = 1, #rows, 2 do
-    local score = tonumber(rows[j + 1])
-    local seen = best[rows[j]]
-    if seen == nil or score > seen[2] then best[rows[j]] = {rows[j], score, rows[j + 1]} end
-  end
-end
-local all = {}
-for _, entry in pairs(best) do all[#all + 1] = entry end
-table.sort(all, function(a, b)
-  if a[2] ~= b[2] then return a[2] > b[2] end
-  return a[1] > b[1]
-end)
+# Many reads of sorted sets in one call (a Following page merges up to a hundred post lists):
+# one command to encode and parse instead of one per key. ARGV: max score, count per key.
+ZRANGE_MANY_SCRIPT = """
 local found = {}
-for i = 1, math.min(#all, tonumber(ARGV[1])) do
-  found[#found + 1] = all[i][1]
-  found[#found + 1] = all[i][3]
+for i, key in ipairs(KEYS) do
+  found[i] = redis.call('ZREVRANGEBYSCORE', key, ARGV[2 * i - 1], '-inf', 'WITHSCORES',
+                        'LIMIT', 0, ARGV[2 * i])
 end
 return found
 """
@@ -112,7 +94,7 @@ class RedisCache:
         self._gcra = client.register_script(GCRA_SCRIPT)
         self._zadd_many = client.register_script(ZADD_MANY_SCRIPT)
         self._zrem_many = client.register_script(ZREM_MANY_SCRIPT)
-        self._zmerge = client.register_script(ZMERGE_SCRIPT)
+        self._zrange_many = client.register_script(ZRANGE_MANY_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "") -> RedisCache:
@@ -232,17 +214,22 @@ class RedisCache:
         )
         return [(member.decode(), float(score)) for member, score in rows]
 
-    async def zmerge(self, reads: Sequence[ZRange], *, limit: int) -> list[tuple[str, float]]:
-        """The reads merged by a script, next to the data (one call: the merge needs them all
-        at once, so KEYS_PER_SCRIPT does not split it)."""
-        asked = [r for r in reads if r.limit > 0]
-        if limit <= 0 or not asked:
-            return []
-        args: list[Any] = [limit]
-        for r in asked:
-            args += ["+inf" if r.max_score is None else repr(r.max_score), r.limit]
-        flat = await self._zmerge(keys=[self._k(r.key) for r in asked], args=args)
-        return [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+    async def zrange_many(self, reads: Sequence[ZRange]) -> list[list[tuple[str, float]]]:
+        """One ZREVRANGEBYSCORE per read inside one script call (per KEYS_PER_SCRIPT)."""
+        found: list[list[tuple[str, float]]] = [[] for _ in reads]
+        asked = [(at, r) for at, r in enumerate(reads) if r.limit > 0]
+        for start in range(0, len(asked), KEYS_PER_SCRIPT):
+            batch = asked[start : start + KEYS_PER_SCRIPT]
+            args: list[Any] = []
+            for _, r in batch:
+                args += ["+inf" if r.max_score is None else repr(r.max_score), r.limit]
+            keys = [self._k(r.key) for _, r in batch]
+            results = await self._zrange_many(keys=keys, args=args)
+            for (at, _), flat in zip(batch, results, strict=True):
+                found[at] = [
+                    (flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)
+                ]
+        return found
 
     async def zcard(self, key: str) -> int:
         """ZCARD."""
