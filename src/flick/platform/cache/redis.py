@@ -226,9 +226,7 @@ class RedisCache:
             keys = [self._k(r.key) for _, r in batch]
             results = await self._zrange_many(keys=keys, args=args)
             for (at, _), flat in zip(batch, results, strict=True):
-                found[at] = [
-                    (flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)
-                ]
+                found[at] = [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
         return found
 
     async def zcard(self, key: str) -> int:
