@@ -11,7 +11,6 @@ rest, so the first request gets a feed.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -173,10 +172,8 @@ class ForYou:
         if not items:
             return
         now = time.time()
-        await asyncio.gather(  # independent writes: their round trips overlap
-            self.cache.zadd(_served_key(viewer_id), {str(v): now for v in items}, cap=SERVED_KEPT),
-            self.exploration.record_impressions(list(items)),
-        )
+        await self.cache.zadd(_served_key(viewer_id), {str(v): now for v in items}, cap=SERVED_KEPT)
+        await self.exploration.record_impressions(list(items))
 
     async def _last_creators(self, viewer_id: int) -> list[int]:
         raw = await self.cache.get(_tail_key(viewer_id))

@@ -4,7 +4,6 @@ viewer's state from Social.viewer_state (remembered per viewer, so usually one c
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,17 +16,14 @@ async def hydrate(
 ) -> list[dict[str, Any]]:
     """The ready videos among `video_ids`, in order, as API objects (a video deleted since it
     was ranked is left out)."""
-    # Views and counts at once (their round trips overlap on Redis); the viewer's state
-    # needs the creators the views name.
-    views, counts = await asyncio.gather(
-        videos.ready_views(list(video_ids)), social.video_counts_many(list(video_ids))
-    )
+    views = await videos.ready_views(list(video_ids))
     items = [views[video_id] for video_id in video_ids if video_id in views]
     ids = [int(item["id"]) for item in items]
     creators = list({int(item["creator"]["id"]) for item in items})
     liked, following = (
         await social.viewer_state(viewer_id, ids, creators) if viewer_id else (set(), set())
     )
+    counts = await social.video_counts_many(ids)
     for item in items:
         item["counts"] = counts[int(item["id"])]
         item["viewer"] = {
