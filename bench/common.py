@@ -4,6 +4,7 @@ latency figures, and py-spy profiles of the server."""
 from __future__ import annotations
 
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,13 @@ def start_profile(pid: int, path: Path, seconds: int) -> subprocess.Popen[bytes]
     command = [str(spy), "record", "--subprocesses", "--gil", "-r", "200", "-d", str(seconds)]
     command += ["-f", "raw", "-o", str(path), "-p", str(pid)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def percentiles_ms(samples: list[float]) -> dict[str, float]:
+    """How many samples (seconds), and their p50 and p99 in milliseconds."""
+    ordered = sorted(samples)
+    return {
+        "samples": len(ordered),
+        "p50": 1000 * statistics.median(ordered),
+        "p99": 1000 * ordered[min(len(ordered) - 1, round(0.99 * len(ordered)))],
+    }

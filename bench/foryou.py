@@ -48,7 +48,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.processes import FLICK, FlickProcess
 
-from bench.common import latency_ms, server_env, start_profile
+from bench.common import latency_ms, percentiles_ms, server_env, start_profile
 from flick.accounts import repository as accounts_repo
 from flick.bootstrap import Container, bootstrap
 from flick.feed.consumers import GROUP as FANOUT_GROUP
@@ -491,15 +491,6 @@ def measure_load(
         },
         "assembly_requests": sum(int(r["requests"]) for r in runs["assembly"]),
         "runs": runs,
-    }
-
-
-def percentiles_ms(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "samples": len(ordered),
-        "p50": 1000 * statistics.median(ordered),
-        "p99": 1000 * ordered[min(len(ordered) - 1, round(0.99 * len(ordered)))],
     }
 
 

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import re
-import statistics
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ from sqlalchemy import func, select
 from tests.e2e.conftest import ready_video
 from tests.processes import FlickProcess
 
-from bench.common import server_env, start_profile
+from bench.common import percentiles_ms, server_env, start_profile
 from flick.bootstrap import bootstrap
 from flick.platform.settings import Settings
 from flick.social import repository as social_repo
@@ -145,15 +144,6 @@ def wrk_result(wrk: subprocess.Popen[str]) -> dict[str, Any]:
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50": re.search(r"50%\s+(\S+)", out).group(1),  # type: ignore[union-attr]
         "p99": re.search(r"99%\s+(\S+)", out).group(1),  # type: ignore[union-attr]
-    }
-
-
-def percentiles_ms(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "samples": len(ordered),
-        "p50": 1000 * statistics.median(ordered),
-        "p99": 1000 * ordered[min(len(ordered) - 1, round(0.99 * len(ordered)))],
     }
 
 

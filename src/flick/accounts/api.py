@@ -24,9 +24,13 @@ ERRORS = problems(400, 401, 413, 422, 429)
 
 async def counted(services: Any, user_json: bytes) -> bytes:
     """The `user` object with its counts, which the social domain keeps."""
+    return orjson.dumps(await _counted(services, user_json))
+
+
+async def _counted(services: Any, user_json: bytes) -> dict[str, Any]:
     user = orjson.loads(user_json)
     user["counts"] = await services.social.user_counts(int(user["id"]))
-    return orjson.dumps(user)
+    return user
 
 
 def _signed_in(token: str, user_json: bytes) -> bytes:
@@ -88,11 +92,10 @@ async def get_user(username: str, request: Request, viewer_id: OptionalUser) -> 
     follow them)."""
     services = container(request)
     found = await services.accounts.user_json_by_username(username)
-    if viewer_id is None:
-        return json_response(await counted(services, found))
-    user = orjson.loads(await counted(services, found))
-    following = await services.social.following_among(viewer_id, [int(user["id"])])
-    user["viewer"] = {"following": bool(following)}
+    user = await _counted(services, found)
+    if viewer_id is not None:
+        following = await services.social.following_among(viewer_id, [int(user["id"])])
+        user["viewer"] = {"following": bool(following)}
     return json_response(orjson.dumps(user))
 
 

@@ -210,13 +210,10 @@ class Exploration:
         read_at = monotonic()
         live = await self.cache.zrange(LIVE, limit=MAX_SCAN)
         ids = [video_id for _, video_id in sorted((-score, int(m)) for m, score in live)]
-        states = await self._read(ids)
-        found = [
-            (video_id, record)
-            for video_id in ids
-            for record, budget in (states[video_id],)
-            if record is not None and budget > 0
-        ]
+        found = []
+        for video_id, (record, budget) in (await self._read(ids)).items():  # in `ids` order
+            if record is not None and budget > 0:
+                found.append((video_id, record))
         self._snapshot = (read_at, found)
         return found
 

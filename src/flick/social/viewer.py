@@ -71,7 +71,7 @@ class ViewerState:
     def encode(self) -> bytes:
         return orjson.dumps(
             {
-                "stamp": None if self.stamp is None else self.stamp.decode(),
+                "stamp": _text(self.stamp),
                 "videos": list(self.videos_checked),
                 "liked": list(self.liked),
                 "creators": list(self.creators_checked),
@@ -84,7 +84,7 @@ class ViewerState:
         """The remembered state if it was read under `stamp`, else an empty one."""
         if raw is not None:
             data = orjson.loads(raw)
-            if data["stamp"] == (None if stamp is None else stamp.decode()):
+            if data["stamp"] == _text(stamp):
                 return cls(
                     stamp,
                     set(data["videos"]),
@@ -108,8 +108,7 @@ class Followees(NamedTuple):
 
 
 def encode_followees(user_ids: list[int], stamp: bytes | None, complete: bool) -> bytes:
-    value = {"stamp": None if stamp is None else stamp.decode(), "ids": user_ids}
-    return orjson.dumps({**value, "complete": complete})
+    return orjson.dumps({"stamp": _text(stamp), "ids": user_ids, "complete": complete})
 
 
 def decode_followees(raw: bytes | None, *, stamp: bytes | None) -> Followees | None:
@@ -117,8 +116,7 @@ def decode_followees(raw: bytes | None, *, stamp: bytes | None) -> Followees | N
     if raw is None:
         return None
     data = orjson.loads(raw)
-    current = None if stamp is None else stamp.decode()
-    return Followees(data["ids"], data["complete"]) if data["stamp"] == current else None
+    return Followees(data["ids"], data["complete"]) if data["stamp"] == _text(stamp) else None
 
 
 def followees_key(user_id: int) -> str:
@@ -131,3 +129,8 @@ def state_key(viewer_id: int) -> str:
 
 def stamp_key(viewer_id: int) -> str:
     return f"soc:viewer-stamp:{viewer_id}"
+
+
+def _text(stamp: bytes | None) -> str | None:
+    """A stamp as it is stored inside JSON."""
+    return None if stamp is None else stamp.decode()
