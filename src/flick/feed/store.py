@@ -71,10 +71,9 @@ async def read_below_many(
     with a crowd of posts in the cursor's millisecond is read again on its own."""
     want = limit + SAME_MS_SLACK
     reads = [
-        ZRange(key) if before is None else ZRange(key, score_of(before), want)
+        ZRange(key, None, limit) if before is None else ZRange(key, score_of(before), want)
         for key, before in sources
     ]
-    reads = [read._replace(limit=limit) if read.max_score is None else read for read in reads]
     found: list[list[int]] = []
     for (key, before), rows in zip(sources, await cache.zrange_many(reads), strict=True):
         ids = [int(member) for member, _ in rows]
