@@ -2,7 +2,12 @@
 to `flick serve` (API, relay and worker in one process) under 64 connections; then the bench
 waits until the aggregated counters add up to exactly the likes sent (the drain).
 
-    .venv/bin/python -m bench.likes [--seconds 10] [--users 1000] [--videos 100] [--profile]
+    .venv/bin/python -m bench.likes [--seconds 10] [--users 1000] [--videos 100] [--workers N]
+                                    [--background-process] [--profile]
+
+With `--workers N` (N > 1) or `--background-process` the server is API process(es) and one
+background process (relay, counters, notifications) sharing the embedded files and the shared
+file cache (lmdb://); without them, one process on the in-process cache.
 
 Reports the HTTP rate (wrk), the end-to-end rate: likes / (time from the first request until
 the counters are exact), and the time from sending a like to its notification on the
@@ -149,7 +154,10 @@ def wrk_result(wrk: subprocess.Popen[str]) -> dict[str, Any]:
 
 def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     data_dir = scratch / "data"
-    server = FlickProcess("all", env=server_env(data_dir), log=scratch / "server.log")
+    # --workers N (N > 1) or --background-process: API process(es) and one background process
+    # (relay + worker) on the shared file cache; else one process on the in-process cache.
+    serve = ("--workers", str(args.workers)) + (("--background-process",) if args.split else ())
+    server = FlickProcess("all", env=server_env(data_dir), log=scratch / "server.log", args=serve)
     server.start().wait_ready()
     try:
         users = sign_up(server.url, args.users)
@@ -188,7 +196,14 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         )
     finally:
         server.stop()
-    result = {**http, "likes_stored": stored, "likes_counted": counted, "drained_s": drained}
+    result = {
+        "workers": args.workers,
+        "background_process": args.split or args.workers > 1,
+        **http,
+        "likes_stored": stored,
+        "likes_counted": counted,
+        "drained_s": drained,
+    }
     result["end_to_end_per_s"] = stored / drained
     result["counts_exact"] = exact
     result["socket_ms_under_load"] = percentiles_ms(loaded)
@@ -201,6 +216,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--videos", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=1, help="API processes (flick serve)")
+    parser.add_argument(
+        "--background-process",
+        dest="split",
+        action="store_true",
+        help="the relay and the worker in a process of their own (flick serve's flag)",
+    )
     parser.add_argument("--profile", action="store_true", help=f"py-spy the server into {PROFILE}")
     args = parser.parse_args()
     Path("var").mkdir(exist_ok=True)

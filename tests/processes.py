@@ -25,14 +25,22 @@ def free_port() -> int:
 class FlickProcess:
     """One `flick serve --role ROLE` child with its output in a log file."""
 
-    def __init__(self, role: str, *, env: dict[str, str], log: Path, port: int = 0) -> None:
-        self.role, self.env, self.log_path = role, env, log
+    def __init__(
+        self,
+        role: str,
+        *,
+        env: dict[str, str],
+        log: Path,
+        port: int = 0,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        self.role, self.env, self.log_path, self.args = role, env, log, args
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> FlickProcess:
-        command = [FLICK, "serve", "--role", self.role, "--port", str(self.port)]
+        command = [FLICK, "serve", "--role", self.role, "--port", str(self.port), *self.args]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 command,

@@ -88,8 +88,12 @@ class Container:
         await self.db.close()
 
 
-async def build_cache(url: str, *, prefix: str = "") -> Cache:
-    """The cache adapter named by `url`."""
+async def build_cache(url: str, *, prefix: str = "", data_dir: Path | None = None) -> Cache:
+    """The cache adapter named by `url` (`lmdb://` keeps its file under `data_dir`)."""
+    if url.startswith("lmdb://"):
+        from flick.platform.cache.shared import SharedFileCache
+
+        return SharedFileCache.from_url(url, data_dir=data_dir or Path("var/flick"), prefix=prefix)
     if url.startswith("memory://"):
         from flick.platform.cache.memory import MemoryCache
 
@@ -98,7 +102,7 @@ async def build_cache(url: str, *, prefix: str = "") -> Cache:
         from flick.platform.cache.redis import RedisCache
 
         return RedisCache.from_url(url, prefix=prefix)
-    raise ValueError(f"FLICK_CACHE_URL {url!r}: use memory:// or redis://host:port/db")
+    raise ValueError(f"FLICK_CACHE_URL {url!r}: use lmdb://, memory:// or redis://host:port/db")
 
 
 async def build_bus(url: str, *, partitions: int, namespace: str = "flick") -> Bus:
@@ -140,7 +144,9 @@ async def bootstrap(settings: Settings) -> Container:
     """Connect every backend and wire the services."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = build_database(settings)
-    cache = await build_cache(settings.cache_url, prefix=settings.cache_prefix)
+    cache = await build_cache(
+        settings.cache_url, prefix=settings.cache_prefix, data_dir=settings.data_dir
+    )
     bus = await build_bus(
         settings.resolved_bus_url,
         partitions=settings.bus_partitions,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
     from flick.bootstrap import Container
 
 console = Console(stderr=True, soft_wrap=True)  # whole lines, so logs and greps see them intact
-ROLES = ("all", "api", "relay", "worker", "search")
+ROLES = ("all", "api", "relay", "worker", "background", "search")
+BACKGROUND_RELAY_POLL_S = "0.05"  # the relay's poll when the API commits in other processes
 # Granian's Rust task implementation runs coroutines with less overhead than asyncio's Task
 # (about +25% req/s on GET /api/v1/me here, docs/benchmarks.md); it exists up to Python 3.11.
 TASK_IMPL = "rust" if sys.version_info < (3, 12) else "asyncio"  # a granian TaskImpl value
@@ -44,8 +47,9 @@ def main() -> None:
     type=click.Choice(ROLES),
     default="all",
     show_default=True,
-    help="all: API + relay + worker in one process; api: HTTP only; relay: outbox -> bus; "
-    "worker: transcode jobs, counters, upload expiry; search: HTTP with a search replica only",
+    help="all: API + relay + worker in one process (with --workers N: N API processes and one "
+    "background process); api: HTTP only; relay: outbox -> bus; worker: transcode jobs, "
+    "counters, upload expiry; background: relay + worker; search: HTTP with a search replica",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -54,29 +58,76 @@ def main() -> None:
     "--workers",
     default=1,
     show_default=True,
-    type=int,
-    help="API worker processes (needs shared backends: PostgreSQL, Redis, NATS)",
+    type=click.IntRange(1, 64),
+    help="API processes; the processes share the cache, so the embedded one becomes the "
+    "shared file (lmdb://) when it was the in-process one (memory://)",
 )
-def serve(role: str, host: str, port: int, data_dir: Path | None, workers: int) -> None:
+@click.option(
+    "--background-process",
+    is_flag=True,
+    help="with --role all: the relay and the worker in a process of their own beside the API "
+    "(always so with --workers > 1); the API process then only serves requests",
+)
+def serve(
+    role: str,
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    workers: int,
+    background_process: bool,
+) -> None:
     """Run the platform, or one role of it."""
-    if workers > 1 and role == "all":
-        # Each process would run its own transcode worker in one consumer group, and two
-        # jobs for one video would race on its files.
-        raise click.UsageError(
-            "--workers > 1 needs --role api; run the relay and the transcode worker as their "
-            "own processes (flick serve --role relay, flick serve --role worker)"
-        )
     if data_dir is not None:
         os.environ["FLICK_DATA_DIR"] = str(data_dir.resolve())
     settings = load_settings()
+    split = role == "all" and (workers > 1 or background_process)
+    if workers > 1 or split:
+        settings = _shared_cache(settings)
+    if role in ("relay", "background") and workers > 1:
+        raise click.UsageError(f"--role {role} runs once: --workers applies to the API roles")
     if role == "relay":
         asyncio.run(_run_relay(settings))
         return
     _auto_migrate_embedded(settings)
-    if role == "worker":
-        asyncio.run(_run_worker(settings))
+    if role in ("worker", "background"):
+        asyncio.run(_run_worker(settings, relay=role == "background"))
+        return
+    if split:
+        # Each API process running its own relay and transcode worker would race on the
+        # outbox and on a video's files: one background process runs them for all.
+        with _background_process():
+            _serve_http("api", host=host, port=port, workers=workers)
         return
     _serve_http(role, host=host, port=port, workers=workers)
+
+
+def _shared_cache(settings: Settings) -> Settings:
+    """Several processes must share one cache: the in-process one becomes the shared file
+    (the environment carries the choice into Granian's workers and the background process)."""
+    if settings.cache_url.startswith("memory://"):
+        os.environ["FLICK_CACHE_URL"] = "lmdb://"
+        console.print("several processes share the cache: using the shared file cache (lmdb://)")
+        return settings.model_copy(update={"cache_url": "lmdb://"})
+    return settings
+
+
+@contextlib.contextmanager
+def _background_process() -> Iterator[None]:
+    """`flick serve --role background` beside the API processes, stopped with them. It is
+    in this process group, so a signal to the group (Ctrl-C) reaches it too."""
+    env = {**os.environ}
+    env.setdefault("FLICK_RELAY_POLL_S", BACKGROUND_RELAY_POLL_S)
+    command = [sys.executable, "-m", "flick.cli", "serve", "--role", "background"]
+    child = subprocess.Popen(command, env=env)
+    try:
+        yield
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 @main.command()
@@ -175,11 +226,17 @@ async def _run_relay(settings: Settings) -> None:
     await _run_until_signal(settings, relay, banner="outbox relay running; Ctrl-C stops it")
 
 
-async def _run_worker(settings: Settings) -> None:
+async def _run_worker(settings: Settings, *, relay: bool = False) -> None:
     from flick.bootstrap import run_workers
 
+    async def worker_and_relay(services: Container, stop: asyncio.Event) -> None:
+        await asyncio.gather(services.relay.run(stop), run_workers(services, stop))
+
     banner = "worker running (transcode jobs, counters, upload expiry); Ctrl-C stops it"
-    await _run_until_signal(settings, run_workers, banner=banner)
+    if relay:
+        await _run_until_signal(settings, worker_and_relay, banner=f"relay and {banner}")
+    else:
+        await _run_until_signal(settings, run_workers, banner=banner)
 
 
 async def _run_until_signal(

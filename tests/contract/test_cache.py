@@ -1,4 +1,4 @@
-"""One suite for the cache port, run on the in-process cache and on Redis."""
+"""One suite for the cache port, run on the in-process cache, the shared file cache and Redis."""
 
 from __future__ import annotations
 
@@ -12,16 +12,22 @@ import pytest
 from flick.platform.cache import Cache, ZRange
 from flick.platform.cache.memory import MemoryCache
 from flick.platform.cache.redis import RedisCache
+from flick.platform.cache.shared import SharedFileCache
 
 from ..conftest import REDIS_URL, require_service
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def cache(request) -> AsyncIterator[Cache]:  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["memory", "shared", "redis"])
+async def cache(request, tmp_path) -> AsyncIterator[Cache]:  # type: ignore[no-untyped-def]
     if request.param == "memory":
         memory = MemoryCache()
         yield memory
         await memory.close()
+        return
+    if request.param == "shared":
+        shared_file = SharedFileCache(tmp_path / "cache")
+        yield shared_file
+        await shared_file.close()
         return
     require_service("redis")
     shared = RedisCache.from_url(REDIS_URL, prefix=f"t{uuid.uuid4().hex[:10]}:")

@@ -39,7 +39,7 @@ def test_unknown_backend_scheme_is_explained(tmp_path: Path) -> None:
     assert "use local:///dir or nats://host:port" in result.stderr
 
 
-def test_several_http_workers_need_the_api_role(tmp_path: Path) -> None:
-    result = _run("serve", "--workers", "2", data_dir=tmp_path)
+def test_the_relay_runs_once(tmp_path: Path) -> None:
+    result = _run("serve", "--role", "relay", "--workers", "2", data_dir=tmp_path)
     assert result.returncode == 2
-    assert "--workers > 1 needs --role api" in result.stderr
+    assert "--role relay runs once" in result.stderr
