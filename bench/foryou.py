@@ -1,8 +1,10 @@
 """For You under load (issue 6): GET /api/v1/feed/foryou under 64 connections on a world of
 10,000 users and 100,000 ready videos, on the embedded backends and on Redis + PostgreSQL
-(+ NATS), next to the same server's /healthz in the same run.
+(+ NATS), next to the same server's /healthz in the same run; and on the embedded files served
+by several API processes (`flick serve --workers N`, the shared file cache).
 
-    .venv/bin/python -m bench.foryou [--quick] [--backends embedded,cluster] [--profile]
+    .venv/bin/python -m bench.foryou [--quick] [--backends embedded,embedded-workers,cluster]
+                                     [--workers 2] [--profile]
 
 The world is written straight into the stores, in transactions of 1,000 rows through the
 domains' tables (no HTTP): users (the wrk viewers signed up through the Accounts service for
@@ -497,9 +499,17 @@ def measure_load(
 # --- one backend ----------------------------------------------------------------------------
 
 
-def run_backend(name: str, shape: Shape, scratch: Path, *, profile: bool) -> dict[str, Any]:
+def run_backend(
+    name: str, shape: Shape, scratch: Path, *, profile: bool, workers: int
+) -> dict[str, Any]:
     data_dir = scratch / name
     env = server_env(data_dir)
+    serve_args: tuple[str, ...] = ()
+    if name == "embedded-workers":
+        # The embedded files with `workers` API processes and a background process, agreeing
+        # through the shared file cache (flick serve --workers N chooses it).
+        serve_args = ("--workers", str(workers))
+        env["FLICK_CACHE_URL"] = "lmdb://"
     if name == "cluster":
         tag = f"fyb{uuid.uuid4().hex[:8]}"
         env |= {
@@ -510,14 +520,20 @@ def run_backend(name: str, shape: Shape, scratch: Path, *, profile: bool) -> dic
             "FLICK_BUS_NAMESPACE": tag,
         }
     try:
-        return _run_backend(name, env, shape, scratch, profile=profile)
+        return _run_backend(name, env, shape, scratch, profile=profile, serve_args=serve_args)
     finally:
         if name == "cluster":
             asyncio.run(drop_backends(env))
 
 
 def _run_backend(
-    name: str, env: dict[str, str], shape: Shape, scratch: Path, *, profile: bool
+    name: str,
+    env: dict[str, str],
+    shape: Shape,
+    scratch: Path,
+    *,
+    profile: bool,
+    serve_args: tuple[str, ...],
 ) -> dict[str, Any]:
     started = time.monotonic()
     subprocess.run([FLICK, "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
@@ -525,7 +541,8 @@ def _run_backend(
         settings = Settings()
     world = asyncio.run(build_world(shape, settings, random.Random(6)))
     last = asyncio.run(high_water(settings))
-    server = FlickProcess("all", env=env, log=scratch / f"{name}-server.log")
+    log = scratch / f"{name}-server.log"
+    server = FlickProcess("all", env=env, log=log, args=serve_args)
     server.start().wait_ready(timeout=120)
     try:
         consumed_s = asyncio.run(wait_consumed(settings, last))
@@ -541,6 +558,7 @@ def _run_backend(
 def report(results: dict[str, Any], shape: Shape) -> None:
     goals = {
         "embedded": {"hit_rps": 10_000, "hit_p99_ms": 10.0},
+        "embedded-workers": {"hit_rps": 10_000, "hit_p99_ms": 10.0},
         "cluster": {"hit_rps": 4_000, "hit_p99_ms": 25.0},
     }
     print(
@@ -577,7 +595,13 @@ def report(results: dict[str, Any], shape: Shape) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small world, short rounds")
-    parser.add_argument("--backends", default="embedded,cluster")
+    parser.add_argument(
+        "--backends",
+        default="embedded,embedded-workers,cluster",
+        help="embedded: one process; embedded-workers: --workers API processes on the shared "
+        "file cache; cluster: PostgreSQL, Redis and NATS",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="API processes (embedded-workers)")
     parser.add_argument("--profile", action="store_true", help="py-spy the server per load")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -588,7 +612,9 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(dir="var") as scratch:
         for name in backends:
-            results[name] = run_backend(name, shape, Path(scratch), profile=args.profile)
+            results[name] = run_backend(
+                name, shape, Path(scratch), profile=args.profile, workers=args.workers
+            )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"shape": vars(shape), "args": vars(args), **results}, indent=2))
     report(results, shape)

@@ -42,7 +42,7 @@ from flick.platform.cache.channels import LocalChannels
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_MB = 4096  # address space reserved for the file; it grows only as it fills
+DEFAULT_MAX_MB = 2048  # the file's size limit (a sparse file: disk is used as it fills)
 SWEEP_EVERY = 2_000  # writes in this process between sweeps of expired entries
 SWEEP_BATCH = 1_000  # entries one sweep removes at most (it holds the write lock)
 FAN_OUT_KEYS_PER_TRANSACTION = 500  # zadd_many/zrem_many release the lock this often
@@ -474,6 +474,9 @@ def _open(directory: Path, max_mb: int) -> Any:
         "max_dbs": 4,
         "sync": False,
         "metasync": False,
+        # Writes go straight into the shared mapping: a write transaction costs ~2 us here
+        # against ~7 us through write(2), and ~5 against ~18 with two processes writing.
+        "writemap": True,
         "readahead": False,
         "max_readers": 1024,
     }
