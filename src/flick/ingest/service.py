@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 MEDIA_LOOKUP_TTL = 60.0  # video id -> asset for /media; a delete clears it at once
 VIEW_CACHE_TTL = 120.0  # a ready video's object; bounds how late an HEVC rendition shows
 OWNER_CACHE_TTL = 300.0  # video id -> creator never changes; a delete clears it at once
+# Feed pages show the same videos to many viewers: each process keeps the decoded objects
+# this long (a delete here drops one at once; another process's delete shows within it).
+VIEW_MEMO_S = 1.0
+VIEW_MEMO_MAX = 20_000
 
 
 class Videos:
@@ -68,6 +72,7 @@ class Videos:
         self.accounts = accounts
         self.on_commit = on_commit  # wakes the in-process outbox relay
         self._owner_loads: SingleFlight[int] = SingleFlight()
+        self._view_memo: dict[int, tuple[float, dict[str, Any]]] = {}  # id -> (until, view)
 
     # --- publishing --------------------------------------------------------------------
 
@@ -276,12 +281,15 @@ class Videos:
         """The `video` objects of the ready videos among these (feeds hydrate a page with
         this): from the cache, one `get_many` for the page; the misses read in one query per
         database plus one for their assets, and cached for VIEW_CACHE_TTL (a delete clears
-        its entry at once; an HEVC rendition joining shows within the TTL)."""
-        keys = [view_key(v) for v in video_ids]
-        found: dict[int, dict[str, Any]] = {}
-        for video_id, raw in zip(video_ids, await self.cache.get_many(keys), strict=True):
-            if raw is not None:
-                found[video_id] = orjson.loads(raw)
+        its entry at once; an HEVC rendition joining shows within the TTL). Objects read
+        within VIEW_MEMO_S come from this process's memo; each caller gets its own copies."""
+        now = time.monotonic()
+        found = self._remembered_views(video_ids, now)
+        unread = [v for v in video_ids if v not in found]
+        if unread:
+            raws = await self.cache.get_many([view_key(v) for v in unread])
+            cached = {v: orjson.loads(raw) for v, raw in zip(unread, raws, strict=True) if raw}
+            found |= self._remember_views(cached, now)
         missing = [v for v in dict.fromkeys(video_ids) if v not in found]
         ready = {}
         for video, asset in await self._read_views(missing) if missing else []:
@@ -290,7 +298,27 @@ class Videos:
         if ready:
             encoded = {view_key(v): orjson.dumps(view) for v, view in ready.items()}
             await self.cache.set_many(encoded, ttl=VIEW_CACHE_TTL)
-        return {**found, **ready}
+            found |= self._remember_views(ready, now)
+        return found
+
+    def _remembered_views(self, video_ids: Sequence[int], now: float) -> dict[int, dict[str, Any]]:
+        memo, found = self._view_memo, {}
+        for video_id in video_ids:
+            entry = memo.get(video_id)
+            if entry is not None and entry[0] > now:
+                found[video_id] = dict(entry[1])  # callers add their own keys (counts, viewer)
+        return found
+
+    def _remember_views(
+        self, views: dict[int, dict[str, Any]], now: float
+    ) -> dict[int, dict[str, Any]]:
+        """Keep `views` in the memo; returns copies for the caller."""
+        if len(self._view_memo) + len(views) > VIEW_MEMO_MAX:
+            self._view_memo.clear()
+        until = now + VIEW_MEMO_S
+        for video_id, view in views.items():
+            self._view_memo[video_id] = (until, view)
+        return {video_id: dict(view) for video_id, view in views.items()}
 
     async def _read_views(self, video_ids: list[int]) -> list[tuple[Video, Asset | None]]:
         by_engine: dict[Any, list[int]] = defaultdict(list)
@@ -339,6 +367,7 @@ class Videos:
                 raise NotFound(f"there is no video {video_id}")
             await record_event(conn, TOPIC, VideoDeleted(video_id, video.owner_id).to_event())
         self.on_commit()
+        self._view_memo.pop(video_id, None)
         await self.cache.delete(
             f"media:video:{video_id}", owner_key(video_id), facts_key(video_id), view_key(video_id)
         )
