@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True, soft_wrap=True)  # whole lines, so logs and greps see them intact
 ROLES = ("all", "api", "relay", "worker", "background", "search")
-BACKGROUND_RELAY_POLL_S = "0.05"  # the relay's poll when the API commits in other processes
+BACKGROUND_RELAY_POLL_S = "0.02"  # the relay polls: the API commits in other processes
 # Granian's Rust task implementation runs coroutines with less overhead than asyncio's Task
 # (about +25% req/s on GET /api/v1/me here, docs/benchmarks.md); it exists up to Python 3.11.
 TASK_IMPL = "rust" if sys.version_info < (3, 12) else "asyncio"  # a granian TaskImpl value
