@@ -24,6 +24,7 @@ from flick.ingest.model import VideoStatus
 from flick.media import MediaInfo, plan_ladder
 from flick.migrations import upgrade_all
 from flick.platform.settings import Settings
+from flick.recs.exploration import POOL as EXPLORATION_POOL
 from flick.recs.features import HashedTextEmbedder
 from flick.recs.platform_data import platform_dataset
 from flick.recs.retrieval import Retrieval, run_index_replica
@@ -55,7 +56,9 @@ async def _migrated(settings: Settings) -> None:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Summary]:
     """One tiny world for the module's tests (seeding it is the slow part)."""
-    settings = embedded_settings(tmp_path_factory.mktemp("demo"), transcode_concurrency=2)
+    # The shared file cache, as `./run demo` uses: what seeding cached outlives its process.
+    directory = tmp_path_factory.mktemp("demo")
+    settings = embedded_settings(directory, transcode_concurrency=2, cache_url="lmdb://")
     asyncio.run(_migrated(settings))
     return settings, asyncio.run(_seed(settings))
 
@@ -129,6 +132,18 @@ async def test_the_demo_login_gets_a_personal_for_you(seeded: tuple[Settings, Su
         await services.close()
 
 
+async def test_trending_and_exploration_outlive_the_seeding(
+    seeded: tuple[Settings, Summary],
+) -> None:
+    """What `flick serve` finds after `flick demo` (a new process, here a new Container)."""
+    services = await bootstrap(seeded[0])
+    try:
+        assert await services.signals.trending(10)
+        assert await services.cache.zcard(EXPLORATION_POOL) == TINY.videos
+    finally:
+        await services.close()
+
+
 async def test_a_second_run_reuses_the_world(seeded: tuple[Settings, Summary]) -> None:
     settings, first = seeded
     started = time.perf_counter()
@@ -141,7 +156,7 @@ async def test_an_interrupted_seeding_resumes_without_duplicates(
     seeded: tuple[Settings, Summary], tmp_path: Path
 ) -> None:
     shutil.copytree(seeded[0].data_dir, tmp_path / "copy")
-    settings = embedded_settings(tmp_path / "copy", transcode_concurrency=2)
+    settings = embedded_settings(tmp_path / "copy", transcode_concurrency=2, cache_url="lmdb://")
     # As if the run died right after publishing video 3, before noting it, and before the end.
     manifest = Manifest.load(manifest_path(settings), TINY)
     del manifest.videos[3]
