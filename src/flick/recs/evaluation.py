@@ -101,11 +101,15 @@ def _grouped(users: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def top_k(scores: np.ndarray, seen: list[np.ndarray], *, k: int = K) -> np.ndarray:
-    """Per row, the k best columns (best first), never a seen one."""
+    """Per row, the k best columns (best first), never a seen one while unseen ones are
+    left; with k columns or fewer (a tiny world), every column, best first."""
     scores = scores.astype(np.float32, copy=True)
     for row, columns in enumerate(seen):
         scores[row, columns] = -np.inf
-    part = np.argpartition(-scores, k, axis=1)[:, :k]
+    if k < scores.shape[1]:
+        part = np.argpartition(-scores, k, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
 

@@ -35,6 +35,13 @@ def test_top_k_never_returns_seen_columns() -> None:
     assert ranked.tolist() == [[1, 2], [1, 0]]
 
 
+def test_top_k_of_fewer_columns_than_k_ranks_them_all() -> None:
+    # A demo world of six videos asks for the top 20 (flick demo --videos 6 crashed here).
+    scores = np.array([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]])
+    ranked = top_k(scores, [np.array([1]), np.array([], dtype=int)], k=20)
+    assert ranked.tolist() == [[2, 0, 1], [0, 1, 2]]  # the seen one last
+
+
 def test_temporal_split_holds_out_each_users_latest() -> None:
     n = 10
     log = Interactions(
