@@ -204,6 +204,21 @@ async def test_memory_cache_evicts_least_recently_used() -> None:
     assert await cache.get_many(["a", "b", "c", "d"]) == [b"a", None, b"c", b"d"]
 
 
+async def test_redis_queues_a_burst_larger_than_its_pool() -> None:
+    require_service("redis")
+    import redis.asyncio as aioredis
+
+    from flick.platform.cache.redis import QueueingConnectionPool
+
+    pool = QueueingConnectionPool.from_url(REDIS_URL, max_connections=4)
+    cache = RedisCache(aioredis.Redis.from_pool(pool), prefix=f"t{uuid.uuid4().hex[:10]}:")
+    totals = await asyncio.gather(*(cache.incr("burst") for _ in range(100)))
+    assert sorted(totals) == list(range(1, 101))  # nobody was refused "Too many connections"
+    assert len(pool._available_connections) + len(pool._in_use_connections) <= 4
+    await cache.clear_prefix()
+    await cache.close()
+
+
 async def test_redis_close_releases_its_connections() -> None:
     require_service("redis")
     name = f"flick-test-{uuid.uuid4().hex[:10]}"  # to count only this client's connections

@@ -4,6 +4,7 @@ several deployments (and tests can isolate themselves)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -79,10 +80,38 @@ SCRIPTS_PER_ROUND_TRIP = 8  # script calls pipelined together, bounding one requ
 SCAN_BATCH = 1000
 _GLOB_SPECIAL = re.compile(r"[\\*?\[\]]")
 MAX_CONNECTIONS = 64  # per process; Redis itself is single-threaded, more only queue there
-POOL_WAIT_S = 10.0
 
 
 LISTEN_POLL_S = 1.0  # how long one wait for a published message blocks before looping
+
+
+class QueueingConnectionPool(aioredis.ConnectionPool):
+    """A pool that queues callers when every connection is busy, instead of failing a burst
+    of concurrent requests with "Too many connections". redis-py's BlockingConnectionPool
+    does the same with a condition and a timeout per checkout: ~12 % of a cached For You
+    page's CPU in py-spy (bench.foryou on Redis); with a semaphore, which costs nothing until
+    the pool is exhausted, alternating quick runs gave 636 / 583 cache hits/s against 566 /
+    571."""
+
+    def __init__(self, *, max_connections: int = MAX_CONNECTIONS, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
+        self._slots = asyncio.Semaphore(max_connections)
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        """A connected connection, once one of `max_connections` is free."""
+        await self._slots.acquire()
+        try:
+            return await super().get_connection(*args, **kwargs)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def release(self, connection: Any) -> None:
+        """Return a connection and free its slot."""
+        try:
+            await super().release(connection)
+        finally:
+            self._slots.release()
 
 
 class RedisCache:
@@ -99,11 +128,7 @@ class RedisCache:
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "") -> RedisCache:
         """`redis://host:port/db` (or rediss://, unix://)."""
-        # A blocking pool queues callers when every connection is busy, instead of failing
-        # a burst of concurrent requests with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S
-        )
+        pool = QueueingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS)
         # from_pool, not Redis(connection_pool=...): only then does close() disconnect the pool.
         return cls(aioredis.Redis.from_pool(pool), prefix=prefix)
 
