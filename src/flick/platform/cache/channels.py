@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from flick.platform.cache.listeners import Listeners
+
 log = logging.getLogger(__name__)
 
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
@@ -38,7 +40,7 @@ class LocalChannels:
         self._peers_seen = -1  # the directory's mtime when `_peers` was listed
         self._receiver: socket.socket | None = None
         self._own_path: str | None = None
-        self._listeners: list[tuple[str, asyncio.Queue[tuple[str, bytes]]]] = []
+        self._listeners = Listeners()
         self.dropped = 0  # messages a full receiver could not take
 
     async def publish(self, channel: str, message: bytes) -> None:
@@ -54,18 +56,11 @@ class LocalChannels:
             except BlockingIOError:
                 self.dropped += 1
 
-    async def listen(self, channel_prefix: str) -> AsyncIterator[tuple[str, bytes]]:
+    def listen(self, channel_prefix: str) -> AsyncIterator[tuple[str, bytes]]:
         """(channel, message) for every message published from now on to a channel that
         starts with `channel_prefix`, by any process sharing the directory."""
         self._ensure_receiver()
-        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        entry = (channel_prefix, queue)
-        self._listeners.append(entry)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._listeners.remove(entry)
+        return self._listeners.listen(channel_prefix)
 
     def close(self) -> None:
         """Stop receiving and remove this process's socket."""
@@ -101,10 +96,7 @@ class LocalChannels:
             except BlockingIOError:
                 return
             channel, _, message = data.partition(SEPARATOR)
-            name = channel.decode()
-            for prefix, queue in self._listeners:
-                if name.startswith(prefix):
-                    queue.put_nowait((name, message))
+            self._listeners.deliver(channel.decode(), message)
 
     def _current_peers(self) -> list[str]:
         """The sockets in the directory, listed again only when its mtime moved (a socket

@@ -6,7 +6,6 @@ one event loop: no locks, no awaits inside.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -14,6 +13,7 @@ from time import monotonic
 from urllib.parse import parse_qs, urlparse
 
 from flick.platform.cache import RateDecision, ZRange
+from flick.platform.cache.listeners import Listeners
 
 SWEEP_EVERY = 10_000  # writes between sweeps of expired entries
 # RateDecision(...) runs NamedTuple's Python-level __new__; building the tuple directly halves
@@ -29,7 +29,7 @@ class MemoryCache:
         self._values: OrderedDict[str, object] = OrderedDict()  # bytes | int | dict[str, float]
         self._expiry: dict[str, float] = {}
         self._writes = 0
-        self._listeners: list[tuple[str, asyncio.Queue[tuple[str, bytes]]]] = []
+        self._listeners = Listeners()
         # Rate-limit state sits apart from the LRU: on the hot path, and an entry whose time
         # has passed is worth nothing, so a sweep (not eviction) bounds it.
         self._tats: dict[str, float] = {}
@@ -178,20 +178,11 @@ class MemoryCache:
 
     async def publish(self, channel: str, message: bytes) -> None:
         """Hand the message to this process's listeners."""
-        for prefix, queue in self._listeners:
-            if channel.startswith(prefix):
-                queue.put_nowait((channel, message))
+        self._listeners.deliver(channel, message)
 
-    async def listen(self, channel_prefix: str) -> AsyncIterator[tuple[str, bytes]]:
+    def listen(self, channel_prefix: str) -> AsyncIterator[tuple[str, bytes]]:
         """Messages published in this process (the embedded cache is one process)."""
-        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        entry = (channel_prefix, queue)
-        self._listeners.append(entry)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._listeners.remove(entry)
+        return self._listeners.listen(channel_prefix)
 
     async def ping(self) -> None:
         """Always reachable: it is this process."""
