@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 
 from flick.feed.model import Author, score_of
 from flick.platform.cache import Cache, ZRange
+from flick.platform.memo import ShortMemo
 
 INBOX_CAP = 800  # Twitter's timeline cap; more costs cache memory per user, and few scroll it
 INACTIVE_AFTER_S = 7 * 86_400.0  # Mastodon's rule: unread for a week = not worth pushing to
@@ -29,8 +30,8 @@ AUTHOR_MEMO_MAX = 200_000  # records kept per process; past it, start afresh
 SAME_MS_SLACK = 8
 
 
-# Creator records read recently, per cache object: {creator: (expires, record)}.
-_memos: weakref.WeakKeyDictionary[Cache, dict[int, tuple[float, Author | None]]] = (
+# Creator records read recently, per cache object.
+_memos: weakref.WeakKeyDictionary[Cache, ShortMemo[int, Author | None]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -162,32 +163,24 @@ class AuthorStore:
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
-        self._memo = _memos.setdefault(cache, {})
+        self._memo = _memos.setdefault(cache, ShortMemo(AUTHOR_MEMO_MAX))
 
     async def authors(self, creator_ids: Sequence[int]) -> dict[int, Author | None]:
         """The records of these creators; None for those not known here."""
         now = time.monotonic()
-        found: dict[int, Author | None] = {}
-        missing: list[int] = []
-        for creator in creator_ids:
-            memo = self._memo.get(creator)
-            if memo is not None and memo[0] > now:
-                found[creator] = memo[1]
-            else:
-                missing.append(creator)
+        found, missing = self._memo.fresh(creator_ids, now)
         if missing:
             raws = await self.cache.get_many([author_key(creator) for creator in missing])
-            if len(self._memo) + len(missing) > AUTHOR_MEMO_MAX:
-                self._memo.clear()
-            expires = now + AUTHOR_MEMO_S
-            for creator, raw in zip(missing, raws, strict=True):
-                author = Author.decode(raw) if raw is not None else None
-                self._memo[creator] = (expires, author)
-                found[creator] = author
+            read = {
+                creator: Author.decode(raw) if raw is not None else None
+                for creator, raw in zip(missing, raws, strict=True)
+            }
+            self._memo.remember(read, now + AUTHOR_MEMO_S)
+            found |= read
         return found
 
     def _remember(self, creator_id: int, author: Author) -> None:
-        self._memo[creator_id] = (time.monotonic() + AUTHOR_MEMO_S, author)
+        self._memo.remember({creator_id: author}, time.monotonic() + AUTHOR_MEMO_S)
 
     async def load(self, creator_id: int, video_ids: Sequence[int]) -> Author:
         """Record a creator's newest posts read from SQL (newest first), all as not pushed."""

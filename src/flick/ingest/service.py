@@ -37,6 +37,7 @@ from flick.platform.blobs import BlobStore
 from flick.platform.cache import Cache
 from flick.platform.errors import Conflict, Forbidden, NotFound
 from flick.platform.ids import new_id, shard_of
+from flick.platform.memo import ShortMemo
 from flick.platform.outbox import record_event
 from flick.platform.paging import Page, next_cursor, page_limit
 from flick.platform.sql import DIRECTORY_SHARD, Database
@@ -72,7 +73,7 @@ class Videos:
         self.accounts = accounts
         self.on_commit = on_commit  # wakes the in-process outbox relay
         self._owner_loads: SingleFlight[int] = SingleFlight()
-        self._view_memo: dict[int, tuple[float, dict[str, Any]]] = {}  # id -> (until, view)
+        self._view_memo: ShortMemo[int, dict[str, Any]] = ShortMemo(VIEW_MEMO_MAX)
 
     # --- publishing --------------------------------------------------------------------
 
@@ -284,12 +285,13 @@ class Videos:
         its entry at once; an HEVC rendition joining shows within the TTL). Objects read
         within VIEW_MEMO_S come from this process's memo; each caller gets its own copies."""
         now = time.monotonic()
-        found = self._remembered_views(video_ids, now)
-        unread = [v for v in video_ids if v not in found]
+        remembered, unread = self._view_memo.fresh(video_ids, now)
+        found = _copies(remembered)
         if unread:
             raws = await self.cache.get_many([view_key(v) for v in unread])
             cached = {v: orjson.loads(raw) for v, raw in zip(unread, raws, strict=True) if raw}
-            found |= self._remember_views(cached, now)
+            self._view_memo.remember(cached, now + VIEW_MEMO_S)
+            found |= _copies(cached)
         missing = [v for v in dict.fromkeys(video_ids) if v not in found]
         ready = {}
         for video, asset in await self._read_views(missing) if missing else []:
@@ -298,27 +300,9 @@ class Videos:
         if ready:
             encoded = {view_key(v): orjson.dumps(view) for v, view in ready.items()}
             await self.cache.set_many(encoded, ttl=VIEW_CACHE_TTL)
-            found |= self._remember_views(ready, now)
+            self._view_memo.remember(ready, now + VIEW_MEMO_S)
+            found |= _copies(ready)
         return found
-
-    def _remembered_views(self, video_ids: Sequence[int], now: float) -> dict[int, dict[str, Any]]:
-        memo, found = self._view_memo, {}
-        for video_id in video_ids:
-            entry = memo.get(video_id)
-            if entry is not None and entry[0] > now:
-                found[video_id] = dict(entry[1])  # callers add their own keys (counts, viewer)
-        return found
-
-    def _remember_views(
-        self, views: dict[int, dict[str, Any]], now: float
-    ) -> dict[int, dict[str, Any]]:
-        """Keep `views` in the memo; returns copies for the caller."""
-        if len(self._view_memo) + len(views) > VIEW_MEMO_MAX:
-            self._view_memo.clear()
-        until = now + VIEW_MEMO_S
-        for video_id, view in views.items():
-            self._view_memo[video_id] = (until, view)
-        return {video_id: dict(view) for video_id, view in views.items()}
 
     async def _read_views(self, video_ids: list[int]) -> list[tuple[Video, Asset | None]]:
         by_engine: dict[Any, list[int]] = defaultdict(list)
@@ -367,7 +351,7 @@ class Videos:
                 raise NotFound(f"there is no video {video_id}")
             await record_event(conn, TOPIC, VideoDeleted(video_id, video.owner_id).to_event())
         self.on_commit()
-        self._view_memo.pop(video_id, None)
+        self._view_memo.forget(video_id)
         await self.cache.delete(
             f"media:video:{video_id}", owner_key(video_id), facts_key(video_id), view_key(video_id)
         )
@@ -398,6 +382,11 @@ def _media_facts(asset: Asset | None) -> dict[str, Any]:
 
 def owner_key(video_id: int) -> str:
     return f"video:owner:{video_id}"
+
+
+def _copies(views: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The caller's own copies of memo entries: hydrate sets their counts and viewer."""
+    return {video_id: dict(view) for video_id, view in views.items()}
 
 
 def view_key(video_id: int) -> str:
