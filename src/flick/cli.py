@@ -80,11 +80,11 @@ def serve(
     if data_dir is not None:
         os.environ["FLICK_DATA_DIR"] = str(data_dir.resolve())
     settings = load_settings()
+    if role in ("relay", "background") and workers > 1:
+        raise click.UsageError(f"--role {role} runs once: --workers applies to the API roles")
     split = role == "all" and (workers > 1 or background_process)
     if workers > 1 or split:
         settings = _shared_cache(settings)
-    if role in ("relay", "background") and workers > 1:
-        raise click.UsageError(f"--role {role} runs once: --workers applies to the API roles")
     if role == "relay":
         asyncio.run(_run_relay(settings))
         return
