@@ -27,6 +27,16 @@ class ZRange(NamedTuple):
     limit: int = 100
 
 
+def spelled_integer(value: bytes) -> int | None:
+    """The integer that stored bytes spell, with Redis's strictness (no spaces, '+' signs or
+    zero padding), else None: what INCR accepts of a plain value. The embedded adapters share
+    it."""
+    digits = value[1:] if value.startswith(b"-") else value
+    if digits.isdigit() and b"%d" % int(value) == value:
+        return int(value)
+    return None
+
+
 class Cache(Protocol):
     """A shared key-value cache."""
 

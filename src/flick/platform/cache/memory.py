@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from time import monotonic
 from urllib.parse import parse_qs, urlparse
 
-from flick.platform.cache import RateDecision, ZRange
+from flick.platform.cache import RateDecision, ZRange, spelled_integer
 from flick.platform.cache.listeners import Listeners
 
 SWEEP_EVERY = 10_000  # writes between sweeps of expired entries
@@ -253,11 +253,8 @@ def _as_counter(key: str, value: object) -> int:
         return 0
     if type(value) is int:
         return value
-    if type(value) is bytes:
-        digits = value[1:] if value.startswith(b"-") else value
-        # Redis's strictness: no spaces, '+' signs or zero padding.
-        if digits.isdigit() and b"%d" % int(value) == value:
-            return int(value)
+    if type(value) is bytes and (spelled := spelled_integer(value)) is not None:
+        return spelled
     raise ValueError(f"cache key {key!r} does not hold an integer")
 
 

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, urlparse
 
 import lmdb
 
-from flick.platform.cache import RateDecision, ZRange
+from flick.platform.cache import RateDecision, ZRange, spelled_integer
 from flick.platform.cache.channels import LocalChannels
 
 log = logging.getLogger(__name__)
@@ -410,11 +410,8 @@ def _counter(key: str, raw: bytes | None, now: float) -> tuple[int, float]:
     payload = raw[_HEADER.size :]
     if kind == COUNTER:
         return int(payload), expiry
-    if kind == BYTES:
-        digits = payload[1:] if payload.startswith(b"-") else payload
-        # Redis's strictness: no spaces, '+' signs or zero padding.
-        if digits.isdigit() and b"%d" % int(payload) == payload:
-            return int(payload), expiry
+    if kind == BYTES and (spelled := spelled_integer(payload)) is not None:
+        return spelled, expiry
     raise ValueError(f"cache key {key!r} does not hold an integer")
 
 
