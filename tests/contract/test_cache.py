@@ -144,6 +144,20 @@ async def test_sorted_sets_fan_out_to_many_keys(cache: Cache) -> None:
     assert await cache.zcard("inbox:1234") == 0
 
 
+async def test_sorted_sets_each_get_their_own_members(cache: Cache) -> None:
+    await cache.zadd("served:1", {"a": 1.0, "b": 2.0})
+    await cache.zadd_each(
+        {"served:1": {"c": 3.0}, "served:2": {"x": 1.0, "y": 5.0, "z": 4.0}, "served:3": {}},
+        cap=2,
+    )
+    assert await cache.zrange("served:1") == [("c", 3.0), ("b", 2.0)]
+    assert await cache.zrange("served:2") == [("y", 5.0), ("z", 4.0)]
+    assert await cache.zcard("served:3") == 0
+    await cache.zadd_each({})
+    await cache.zadd_each({"served:2": {"x": 9.0}})  # no cap: nothing trimmed
+    assert await cache.zcard("served:2") == 3
+
+
 async def test_emptied_sorted_set_is_gone(cache: Cache) -> None:
     await cache.zadd("one", {"x": 1.0})
     assert await cache.zrem("one", "x") == 1
@@ -215,6 +229,25 @@ async def test_redis_queues_a_burst_larger_than_its_pool() -> None:
     totals = await asyncio.gather(*(cache.incr("burst") for _ in range(100)))
     assert sorted(totals) == list(range(1, 101))  # nobody was refused "Too many connections"
     assert len(pool._available_connections) + len(pool._in_use_connections) <= 4
+    await cache.clear_prefix()
+    await cache.close()
+
+
+async def test_redis_sends_through_the_socket_buffer_and_past_a_full_one() -> None:
+    """QuickSend writes a command straight into an empty socket buffer; values far larger
+    than the buffer (which fill it, so the next send takes redis-py's own path) and many
+    concurrent commands still arrive whole and in order."""
+    require_service("redis")
+    from flick.platform.cache.redis import QuickSend
+
+    cache = RedisCache.from_url(REDIS_URL, prefix=f"t{uuid.uuid4().hex[:10]}:")
+    big = {f"big:{n}": bytes([65 + n]) * (8 << 20) for n in range(3)}  # 24 MB in one call
+    await asyncio.gather(cache.set_many(big), *(cache.incr("n") for _ in range(50)))
+    assert await cache.get_many(list(big)) == list(big.values())
+    assert await cache.get("n") == b"50"
+    connection = await cache.client.connection_pool.get_connection()
+    assert isinstance(connection, QuickSend)
+    await cache.client.connection_pool.release(connection)
     await cache.clear_prefix()
     await cache.close()
 

@@ -87,6 +87,13 @@ class Cache(Protocol):
         """Remove the same members from many sorted sets."""
         ...
 
+    async def zadd_each(
+        self, adds: Mapping[str, Mapping[str, float]], *, cap: int | None = None
+    ) -> None:
+        """`zadd` of its own members to each key (many requests' writes coalesced into one
+        round trip), each set kept to `cap`."""
+        ...
+
     async def zrange(
         self, key: str, *, max_score: float | None = None, limit: int = 100
     ) -> list[tuple[str, float]]:

@@ -120,6 +120,13 @@ class MemoryCache:
             await self.delete(key)
         return removed
 
+    async def zadd_each(
+        self, adds: Mapping[str, Mapping[str, float]], *, cap: int | None = None
+    ) -> None:
+        """`zadd` of its own members to each key."""
+        for key, members in adds.items():
+            await self.zadd(key, members, cap=cap)
+
     async def zadd_many(
         self, keys: Sequence[str], members: Mapping[str, float], *, cap: int | None = None
     ) -> None:

@@ -165,6 +165,15 @@ class SharedFileCache:
                 for key in keys[start : start + FAN_OUT_KEYS_PER_TRANSACTION]:
                     self._zadd(txn, self.prefix + key.encode(), members, cap)
 
+    async def zadd_each(
+        self, adds: Mapping[str, Mapping[str, float]], *, cap: int | None = None
+    ) -> None:
+        """`zadd` of its own members to each key, in one transaction."""
+        with self._write() as txn:
+            for key, members in adds.items():
+                if members:
+                    self._zadd(txn, self.prefix + key.encode(), members, cap)
+
     async def zrem_many(self, keys: Sequence[str], *members: str) -> None:
         """Remove the same members from many sorted sets."""
         for start in range(0, len(keys), FAN_OUT_KEYS_PER_TRANSACTION):
