@@ -18,7 +18,7 @@ from flick.accounts.passwords import PasswordHasher
 from flick.accounts.service import Accounts
 from flick.feed.consumers import FanOut, run_fanout
 from flick.feed.following import FollowingFeed
-from flick.feed.foryou import ForYou
+from flick.feed.foryou import ForYou, Mix
 from flick.gateway.ratelimit import RateLimiter
 from flick.ingest.consumers import TranscodeWorker, run_transcoder, run_upload_sweeper
 from flick.ingest.service import Videos
@@ -200,6 +200,7 @@ async def bootstrap(settings: Settings) -> Container:
         retrieval=lambda: container.retrieval,
         following=container.following.newest,
         list_ttl_s=settings.foryou_cache_s,
+        mix=Mix.parse(settings.foryou_mix),
     )
     container.search = Search(accounts, videos, social)
     return container

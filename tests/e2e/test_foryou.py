@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from flick.bootstrap import Container, checkpoints_dir
+from flick.feed.foryou import Mix
 from flick.ingest.events import VideoReady
 from flick.recs.model import TwoTower
 from flick.recs.retrieval import Retrieval, apply_video_event
@@ -110,6 +111,27 @@ async def test_watched_deleted_and_blocked_never_show(world: World) -> None:
     assert watched not in shown and deleted not in shown
     assert not {v for v in shown if world.creator_of[v] == blocked_creator}
     assert shown  # the rest still comes
+
+
+@pytest.mark.parametrize("exploration", [9, 0])
+async def test_the_mix_setting_decides_what_a_page_is_made_of(
+    world: World, services: Container, exploration: int
+) -> None:
+    # what bootstrap passes from FLICK_FORYOU_MIX (the default one here)
+    assert services.foryou.mix == Mix.parse(services.settings.foryou_mix)
+    services.foryou.mix = Mix.parse(f"following=1,exploration={exploration}")
+    viewer = await signup(world.client, "mixed")
+    followed = list(world.tokens)[:3]
+    for creator in followed:
+        url = f"/api/v1/users/{creator}/follow"
+        assert (await world.client.post(url, headers=auth(viewer))).is_success
+    pages = await world.pages(viewer)
+    unfollowed = [v for page in pages for v in page if world.creator_of[v] not in followed]
+    if exploration:
+        # exploration, scored low, still leads: one video of each creator not followed
+        assert {world.creator_of[v] for v in pages[0][:3]} == set(world.tokens) - set(followed)
+    else:
+        assert not unfollowed  # share 0: exploration is not even asked
 
 
 async def test_a_bad_cursor_is_refused_with_a_reason(world: World) -> None:

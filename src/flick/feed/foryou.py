@@ -1,8 +1,9 @@
 """For You (DESIGN.md section 6): candidates from the two-tower index, the Following inbox,
 trending and the exploration pool, ranked (recs.ranker), filtered by the business rules
-(nothing the viewer has seen; at most one video per creator in any 5 consecutive items),
-then cached for FLICK_FORYOU_CACHE_S: cursor pages read the cached list, and when a list
-runs out the next is assembled without what was already served.
+(nothing the viewer has seen; each source keeps its share of the list, FLICK_FORYOU_MIX; at
+most one video per creator in any 5 consecutive items), then cached for FLICK_FORYOU_CACHE_S:
+cursor pages read the cached list, and when a list runs out the next is assembled without
+what was already served.
 
 A brand-new viewer has no history: the index still answers from the request's context once
 a model is trained, and trending and exploration (every new video's test audience) fill the
@@ -11,6 +12,7 @@ rest, so the first request gets a feed.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -19,12 +21,21 @@ from typing import TYPE_CHECKING
 import orjson
 
 from flick.ingest.service import Videos
+from flick.platform.batching import GroupCommit
 from flick.platform.cache import Cache
 from flick.platform.errors import InvalidInput
 from flick.platform.ids import timestamp_ms_of
 from flick.platform.paging import page_limit
 from flick.recs.exploration import Exploration
-from flick.recs.ranker import Candidate, Ranker, Source, drop_seen, space_creators
+from flick.recs.ranker import (
+    SOURCES,
+    Candidate,
+    Ranker,
+    Source,
+    drop_seen,
+    mix_sources,
+    space_creators,
+)
 from flick.recs.service import Watches
 from flick.recs.signals import Signals
 from flick.social.service import Social
@@ -36,17 +47,73 @@ LIST_LENGTH = 200  # ranked items per assembly: ten pages of 20 before the next 
 SERVED_KEPT = 2_000  # ids served per viewer remembered, so a new list does not repeat them
 SERVED_TTL_S = 7 * 86_400  # a week later, a video may come back
 CREATOR_WINDOW = 5  # at most one video per creator in any 5 consecutive items
+# Candidates a source offers per slot of its share: room for what the filters drop (seen,
+# deleted, blocked) and for the ranker to choose among.
+OFFERED_PER_SLOT = 2
+MIX_HELP = (
+    f"sources are {', '.join(SOURCES)}, each given a weight (any scale; one left out gets "
+    'none), e.g. "retrieval=60,following=15,trending=15,exploration=10"'
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Mix:
-    """How many candidates each source offers per assembly (the ranker then orders them all).
-    Retrieval dominates, as the article's For You does; exploration keeps new creators in."""
+    """Each source's share of a ranked list, as weights (`shares()` normalizes them to sum
+    1; `mix_sources` holds every prefix of the list to them). Retrieval dominates, as the
+    article's For You does; exploration keeps new creators in, though the ranker scores them
+    low on purpose. A source with share 0 is not asked for candidates at all."""
 
-    retrieval: int = 300
-    following: int = 60
-    trending: int = 60
-    exploration: int = 40
+    retrieval: float = 60
+    following: float = 15
+    trending: float = 15
+    exploration: float = 10
+
+    def __post_init__(self) -> None:
+        for source, weight in self._weights().items():
+            if not 0 <= weight < math.inf:
+                raise ValueError(
+                    f"{source}={weight}: a weight is a finite number, 0 or more; {MIX_HELP}"
+                )
+        if not any(self._weights().values()):
+            raise ValueError(f"every weight is 0, so For You would be empty; {MIX_HELP}")
+
+    @classmethod
+    def parse(cls, text: str) -> Mix:
+        """`"retrieval=60,following=15,trending=15,exploration=10"` (FLICK_FORYOU_MIX); a
+        ValueError that names the valid sources for anything else."""
+        weights: dict[str, float] = {}
+        for part in filter(None, (part.strip() for part in text.split(","))):
+            source, weight = _mix_pair(part)
+            if source in weights:
+                raise ValueError(f"{source} is given twice; {MIX_HELP}")
+            weights[source] = weight
+        return cls(**{source: weights.get(source, 0.0) for source in SOURCES})
+
+    def shares(self) -> dict[Source, float]:
+        """Each source's fraction of the list (they sum to 1)."""
+        total = sum(self._weights().values())
+        return {source: weight / total for source, weight in self._weights().items()}
+
+    def offered(self, source: Source) -> int:
+        """How many candidates `source` offers per assembly: OFFERED_PER_SLOT per slot."""
+        slots = self.shares()[source] * LIST_LENGTH * OFFERED_PER_SLOT
+        return math.ceil(round(slots, 6))  # a float error (14.000000000000002) is not a slot
+
+    def _weights(self) -> dict[Source, float]:
+        return {source: getattr(self, source) for source in SOURCES}
+
+
+def _mix_pair(part: str) -> tuple[Source, float]:
+    name, equals, value = (side.strip() for side in part.partition("="))
+    source = next((source for source in SOURCES if source == name), None)
+    if not equals:
+        raise ValueError(f"{part!r} is not source=weight; {MIX_HELP}")
+    if source is None:
+        raise ValueError(f"unknown source {name!r}; {MIX_HELP}")
+    try:
+        return source, float(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r}: the weight is not a number; {MIX_HELP}") from None
 
 
 FollowingSource = Callable[[int, int], Awaitable[list[int]]]  # (viewer, n) -> video ids
@@ -78,6 +145,11 @@ class ForYou:
         self.list_ttl_s = list_ttl_s
         self.mix = mix
         self.ranker = ranker or Ranker()
+        # Concurrent pages mark what they served in one write: the served sets of every
+        # viewer in the batch in one round trip, their impressions spent in one more.
+        self._served_writes: GroupCommit[tuple[int, Sequence[int]], None] = GroupCommit(
+            self._write_served
+        )
 
     async def page(
         self, viewer_id: int, *, cursor: str | None, limit: int
@@ -100,7 +172,7 @@ class ForYou:
         now = time.time()
         seen = await self._seen(viewer_id)
         offered = await self._candidates(viewer_id, seen, now=now)
-        rules = [drop_seen(seen), space_creators(CREATOR_WINDOW)]
+        rules = [drop_seen(seen), mix_sources(self.mix.shares()), space_creators(CREATOR_WINDOW)]
         ranked = await self.ranker.rank(offered, signals=self.signals, now=now, rules=rules)
         pairs = [(s.candidate.video_id, s.candidate.creator_id) for s in ranked][:LIST_LENGTH]
         # The rule holds across lists too: the last creators served come before this list.
@@ -120,7 +192,7 @@ class ForYou:
         sources: list[tuple[Source, list[tuple[int, float | None]]]] = [
             ("retrieval", await self._retrieved(viewer_id, now=now)),
             ("following", [(v, None) for v in await self._following(viewer_id)]),
-            ("trending", [(v, None) for v in await self.signals.trending(self.mix.trending)]),
+            ("trending", [(v, None) for v in await self._trending()]),
             ("exploration", [(v, None) for v in await self._explored(seen, now=now)]),
         ]
         offered = {}
@@ -131,20 +203,26 @@ class ForYou:
         return await self._visible(viewer_id, offered)
 
     async def _retrieved(self, viewer_id: int, *, now: float) -> list[tuple[int, float | None]]:
-        retrieval = self.retrieval()
-        if retrieval is None:
+        retrieval, count = self.retrieval(), self.mix.offered("retrieval")
+        if retrieval is None or not count:
             return []
         recent = await self.watches.recent(viewer_id)
-        found = retrieval.candidates(viewer_id, recent, k=self.mix.retrieval, now=now)
+        found = retrieval.candidates(viewer_id, recent, k=count, now=now)
         return [(video_id, score) for video_id, score in found]
 
     async def _following(self, viewer_id: int) -> list[int]:
-        if self.following is None:
+        count = self.mix.offered("following")
+        if self.following is None or not count:
             return []
-        return await self.following(viewer_id, self.mix.following)
+        return await self.following(viewer_id, count)
+
+    async def _trending(self) -> list[int]:
+        count = self.mix.offered("trending")
+        return await self.signals.trending(count) if count else []
 
     async def _explored(self, seen: set[int], *, now: float) -> list[int]:
-        return await self.exploration.candidates(self.mix.exploration, now=now, exclude=seen)
+        count = self.mix.offered("exploration")
+        return await self.exploration.candidates(count, now=now, exclude=seen) if count else []
 
     async def _visible(
         self, viewer_id: int, offered: dict[int, tuple[Source, float | None]]
@@ -169,11 +247,17 @@ class ForYou:
         return {int(member) for member, _ in served} | {w.video_id for w in watched}
 
     async def _served(self, viewer_id: int, items: Sequence[int]) -> None:
-        if not items:
-            return
+        if items:
+            await self._served_writes.submit((viewer_id, items))
+
+    async def _write_served(self, batch: list[tuple[int, Sequence[int]]]) -> list[None]:
         now = time.time()
-        await self.cache.zadd(_served_key(viewer_id), {str(v): now for v in items}, cap=SERVED_KEPT)
-        await self.exploration.record_impressions(list(items))
+        adds: dict[str, dict[str, float]] = {}
+        for viewer_id, items in batch:
+            adds.setdefault(_served_key(viewer_id), {}).update({str(v): now for v in items})
+        await self.cache.zadd_each(adds, cap=SERVED_KEPT)
+        await self.exploration.record_impressions([v for _, items in batch for v in items])
+        return [None] * len(batch)
 
     async def _last_creators(self, viewer_id: int) -> list[int]:
         raw = await self.cache.get(_tail_key(viewer_id))

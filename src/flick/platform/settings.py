@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -80,6 +80,20 @@ class Settings(BaseSettings):
         10_000, ge=0, description="followers that make an account 'large' for the feed policy"
     )
     foryou_cache_s: float = Field(300.0, gt=0, description="how long a ranked For You list lives")
+    foryou_mix: str = Field(
+        "retrieval=60,following=15,trending=15,exploration=10",
+        description="each source's share of a For You list, as source=weight pairs",
+    )
+
+    @field_validator("foryou_mix")
+    @classmethod
+    def _check_foryou_mix(cls, text: str) -> str:
+        # Imported here, as platform modules import no domain at load; bootstrap imports it
+        # anyway. A bad mix then fails at startup and in `flick doctor`, not at a first feed.
+        from flick.feed.foryou import Mix
+
+        Mix.parse(text)
+        return text
 
     @classmethod
     def settings_customise_sources(

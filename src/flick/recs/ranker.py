@@ -9,15 +9,17 @@ can later replace the hand-set weights with ones learned from what viewers actua
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from flick.recs.entities import CreatorSignals, SignalsReader, VideoSignals
 
 Source = Literal["retrieval", "following", "trending", "exploration"]
+SOURCES: tuple[Source, ...] = get_args(Source)  # mix_sources breaks ties in this order
 
 FRESHNESS_HALF_LIFE_S = 12 * 3600.0  # a day-old video keeps a quarter of the freshness term
 # The retrieval term of a candidate that did not come from the two-tower index: what a cosine
@@ -183,6 +185,35 @@ def space_creators(window: int = 5) -> Rule:
     return rule
 
 
+def mix_sources(shares: Mapping[Source, float]) -> Rule:
+    """A rule: each source's share of the list as `shares` says (weights, normalized here).
+
+    Deficit interleave: position k (from 0) goes to the source furthest behind its share,
+    the largest `share * (k + 1) - taken` among those with items left (ties: larger share,
+    then SOURCES order), which gives its best-ranked remaining item. A source that runs out
+    leaves its slots to the others in their proportion; one without a share (or not in
+    `shares`) fills only what the others cannot. Nothing is dropped.
+    """
+    total = sum(shares.values())
+    if any(not 0 <= share < math.inf for share in shares.values()) or total <= 0:
+        raise ValueError(f"mix_sources: shares must be finite, at least 0 and not all 0: {shares}")
+    normal = {source: shares.get(source, 0.0) / total for source in SOURCES}
+
+    def rule(ranked: list[Scored]) -> list[Scored]:
+        queues: dict[Source, deque[Scored]] = {source: deque() for source in SOURCES}
+        for scored in ranked:
+            queues[scored.candidate.source].append(scored)
+        taken = dict.fromkeys(SOURCES, 0)
+        placed: list[Scored] = []
+        for k in range(len(ranked)):
+            source = _furthest_behind(normal, taken, queues, at=k)
+            placed.append(queues[source].popleft())
+            taken[source] += 1
+        return placed
+
+    return rule
+
+
 def fit_weights(logged: Sequence[tuple[Mapping[str, float], float]]) -> RankWeights:
     """Optional: least-squares weights (and bias) from logged (features, observed watch ratio)
     pairs, to replace the hand-set blend once enough impressions are logged. Needs at least one
@@ -194,6 +225,20 @@ def fit_weights(logged: Sequence[tuple[Mapping[str, float], float]]) -> RankWeig
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     names = [f.name for f in fields(RankWeights)]  # FEATURES, then bias
     return RankWeights(**{name: float(c) for name, c in zip(names, coef, strict=True)})
+
+
+def _furthest_behind(
+    shares: Mapping[Source, float],
+    taken: Mapping[Source, int],
+    left: Mapping[Source, Collection[Scored]],
+    *,
+    at: int,
+) -> Source:
+    def behind(source: Source) -> tuple[float, float, int]:
+        share = shares[source]
+        return share * (at + 1) - taken[source], share, -SOURCES.index(source)
+
+    return max((source for source in SOURCES if left[source]), key=behind)
 
 
 def _first_not_by(items: Sequence[Scored], creators: Collection[int]) -> int | None:

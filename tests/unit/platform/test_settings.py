@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from flick.feed.foryou import Mix
 from flick.platform.settings import load_settings
 
 
@@ -37,3 +38,35 @@ def test_bad_values_are_refused_with_the_setting_named(monkeypatch: pytest.Monke
     monkeypatch.setenv("FLICK_BUS_PARTITIONS", "0")
     with pytest.raises(ValidationError, match="bus_partitions"):
         load_settings()
+
+
+def test_the_foryou_mix_is_read_as_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Mix.parse(load_settings().foryou_mix) == Mix()
+    monkeypatch.setenv("FLICK_FORYOU_MIX", " retrieval = 3, exploration=1 ")
+    mix = Mix.parse(load_settings().foryou_mix)
+    assert mix.shares() == {"retrieval": 0.75, "following": 0, "trending": 0, "exploration": 0.25}
+    assert [mix.offered(s) for s in ("retrieval", "following", "exploration")] == [300, 0, 100]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("retrieval=60,popular=40", "unknown source 'popular'"),
+        ("retrieval=60,trending=-5", "trending=-5.0: a weight is a finite number, 0 or more"),
+        ("retrieval=many", "retrieval='many': the weight is not a number"),
+        ("retrieval", "'retrieval' is not source=weight"),
+        ("retrieval=1,retrieval=2", "retrieval is given twice"),
+        ("retrieval=0,exploration=0", "every weight is 0"),
+        ("", "every weight is 0"),
+    ],
+)
+def test_a_bad_foryou_mix_is_refused_with_the_sources_and_an_example(
+    monkeypatch: pytest.MonkeyPatch, text: str, problem: str
+) -> None:
+    monkeypatch.setenv("FLICK_FORYOU_MIX", text)
+    with pytest.raises(ValidationError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "foryou_mix" in message and problem in message
+    assert "retrieval, following, trending, exploration" in message
+    assert '"retrieval=60,following=15,trending=15,exploration=10"' in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from flick.recs.ranker import (
     FEATURES,
     FRESHNESS_HALF_LIFE_S,
     MISSING_RETRIEVAL,
+    SOURCES,
     Candidate,
     Ranker,
     RankWeights,
@@ -23,6 +25,7 @@ from flick.recs.ranker import (
     drop_seen,
     features,
     fit_weights,
+    mix_sources,
     space_creators,
 )
 
@@ -224,6 +227,70 @@ def test_space_creators_holds_for_every_window_and_keeps_every_item(
         ids = [s.candidate.video_id for s in out if s.candidate.creator_id == creator]
         assert ids == sorted(ids)
     assert out[:1] == items[:1]
+
+
+def by_source(*sources: Source) -> list[Scored]:
+    """Items already in rank order (video id = rank), from the given sources."""
+    return [Scored(candidate(v, source=s), -float(v), {}) for v, s in enumerate(sources)]
+
+
+def test_mix_sources_interleaves_by_share_keeping_each_sources_order() -> None:
+    items = by_source(*["retrieval"] * 6, *["exploration"] * 4)
+    mixed = mix_sources({"retrieval": 1, "exploration": 1})(items)
+    assert [s.candidate.video_id for s in mixed] == [0, 6, 1, 7, 2, 8, 3, 9, 4, 5]
+    # 3:1: one exploration item in every four (ties go to the larger share), then the rest
+    mixed = mix_sources({"retrieval": 3, "exploration": 1})(items)
+    assert [s.candidate.video_id for s in mixed] == [0, 1, 6, 2, 3, 4, 7, 5, 8, 9]
+
+
+def test_mix_sources_gives_an_exhausted_sources_slots_to_the_others() -> None:
+    items = by_source("trending", *["retrieval"] * 4, *["following"] * 4)
+    mixed = mix_sources({"retrieval": 1, "following": 1, "trending": 2})(items)
+    assert [s.candidate.source for s in mixed] == [
+        "trending",
+        *["retrieval", "following"] * 4,
+    ]
+    # a source without a share fills only what the others leave
+    mixed = mix_sources({"retrieval": 1})(by_source("following", "retrieval", "retrieval"))
+    assert [s.candidate.video_id for s in mixed] == [1, 2, 0]
+
+
+def test_mix_sources_refuses_shares_that_mix_nothing() -> None:
+    for shares in ({"retrieval": 0.0}, {"retrieval": -1.0, "trending": 2.0}, {}):
+        with pytest.raises(ValueError, match="shares"):
+            mix_sources(shares)  # type: ignore[arg-type]
+
+
+@given(st.lists(st.sampled_from(SOURCES), max_size=60), st.lists(st.integers(0, 5), min_size=4))
+def test_mix_sources_keeps_every_item_in_its_sources_order(
+    sources: list[Source], weights: list[int]
+) -> None:
+    shares = dict(zip(SOURCES, weights, strict=False))
+    if not any(shares.values()):
+        shares["exploration"] = 1
+    items = by_source(*sources)
+    mixed = mix_sources(shares)(items)
+    assert sorted(s.candidate.video_id for s in mixed) == list(range(len(items)))
+    for source in SOURCES:
+        ids = [s.candidate.video_id for s in mixed if s.candidate.source == source]
+        assert ids == sorted(ids)
+
+
+@given(st.lists(st.integers(0, 5), min_size=4, max_size=4), st.randoms(use_true_random=False))
+def test_mix_sources_holds_every_prefix_within_one_of_its_share(
+    weights: list[int], rng: random.Random
+) -> None:
+    if not any(weights):
+        weights[0] = 1
+    length = 40
+    sources = [s for s in SOURCES for _ in range(length)]  # enough of each
+    rng.shuffle(sources)
+    mixed = mix_sources(dict(zip(SOURCES, weights, strict=True)))(by_source(*sources))
+    taken = dict.fromkeys(SOURCES, 0)
+    for n, item in enumerate(mixed[:length], start=1):
+        taken[item.candidate.source] += 1
+        for source, weight in zip(SOURCES, weights, strict=True):
+            assert abs(taken[source] - n * weight / sum(weights)) < 1, (n, source)
 
 
 def test_fit_weights_recovers_known_weights() -> None:
