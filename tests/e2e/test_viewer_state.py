@@ -1,4 +1,5 @@
-"""Social.viewer_state and Social.all_followee_ids remember a viewer's likes and follows in
+"""Social.viewer_state (alone, or with counts in Social.page_facts) and
+Social.all_followee_ids remember a viewer's likes and follows in
 the cache; whatever the viewer does between reads, they answer what SQL says (random
 histories of likes, unlikes, follows, unfollows and blocks, read after every step)."""
 
@@ -48,7 +49,13 @@ async def test_remembered_state_always_matches_sql(
             await social.unblock(viewer, creator)
         asked_videos = rng.sample(videos, rng.randint(1, len(videos)))
         asked_creators = rng.sample(creators, rng.randint(1, len(creators)))
-        liked, following = await social.viewer_state(viewer, asked_videos, asked_creators)
+        if step % 2:  # a feed page's one read: the state and the counts together
+            (liked, following), counts = await social.page_facts(
+                viewer, asked_videos, asked_creators
+            )
+            assert counts == await social.video_counts_many(asked_videos), (step, action)
+        else:
+            liked, following = await social.viewer_state(viewer, asked_videos, asked_creators)
         assert liked == await social.liked_among(viewer, asked_videos), (step, action)
         assert following == await social.following_among(viewer, asked_creators), (step, action)
         followees, _ = await social.followee_ids(viewer, cursor=None, limit=100)

@@ -1,6 +1,7 @@
 """Feed items as the API's `video` objects: creator, counts, media URLs and the viewer's
-like and follow state: views and counts in one cache read each for the whole page, the
-viewer's state from Social.viewer_state (remembered per viewer, so usually one cache read)."""
+like and follow state: views in one cache read for the whole page (usually none: a second's
+memo per process), counts and the viewer's state (Social.viewer_state, remembered per
+viewer) together in one more (Social.page_facts)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ async def hydrate(
     items = [views[video_id] for video_id in video_ids if video_id in views]
     ids = [int(item["id"]) for item in items]
     creators = list({int(item["creator"]["id"]) for item in items})
-    liked, following = (
-        await social.viewer_state(viewer_id, ids, creators) if viewer_id else (set(), set())
-    )
-    counts = await social.video_counts_many(ids)
+    if viewer_id:
+        (liked, following), counts = await social.page_facts(viewer_id, ids, creators)
+    else:
+        (liked, following), counts = (set(), set()), await social.video_counts_many(ids)
     for item in items:
         item["counts"] = counts[int(item["id"])]
         item["viewer"] = {

@@ -140,6 +140,25 @@ class Social:
         unlike, follow, unfollow or block (flick.social.viewer), so a feed that asks for a
         whole ranked list once answers its pages from one cache read."""
         raw, stamp = await self.cache.get_many([state_key(viewer_id), stamp_key(viewer_id)])
+        return await self._viewer_state_from(raw, stamp, viewer_id, video_ids, creator_ids)
+
+    async def page_facts(
+        self, viewer_id: int, video_ids: list[int], creator_ids: Sequence[int]
+    ) -> tuple[ViewerFacts, dict[int, dict[str, int]]]:
+        """`viewer_state` and `video_counts_many` of one feed page from one cache read."""
+        keys = [state_key(viewer_id), stamp_key(viewer_id), *map(counts_key, video_ids)]
+        raw, stamp, *counts = await self.cache.get_many(keys)
+        facts = await self._viewer_state_from(raw, stamp, viewer_id, video_ids, creator_ids)
+        return facts, await self._counts_from(video_ids, counts)
+
+    async def _viewer_state_from(
+        self,
+        raw: bytes | None,
+        stamp: bytes | None,
+        viewer_id: int,
+        video_ids: Sequence[int],
+        creator_ids: Sequence[int],
+    ) -> ViewerFacts:
         state = ViewerState.decode(raw, stamp=stamp)
         videos, creators = state.unchecked(video_ids, creator_ids)
         if videos or creators:
@@ -330,7 +349,13 @@ class Social:
     async def video_counts_many(self, video_ids: list[int]) -> dict[int, dict[str, int]]:
         """`video_counts` of a page of videos: one cache read for all, SQL for the misses
         (one query per database)."""
-        cached = await self.cache.get_many([counts_key(v) for v in video_ids])
+        return await self._counts_from(
+            video_ids, await self.cache.get_many([counts_key(v) for v in video_ids])
+        )
+
+    async def _counts_from(
+        self, video_ids: list[int], cached: Sequence[bytes | None]
+    ) -> dict[int, dict[str, int]]:
         found = {v: orjson.loads(raw) for v, raw in zip(video_ids, cached, strict=True) if raw}
         missing: dict[Any, list[int]] = defaultdict(list)
         for video_id in video_ids:
