@@ -12,7 +12,8 @@ file cache (lmdb://); without them, one process on the in-process cache.
 Reports the HTTP rate (wrk), the end-to-end rate: likes / (time from the first request until
 the counters are exact), and the time from sending a like to its notification on the
 creator's WebSocket (p50, p99 of 200 likes sent one at a time), both while wrk's load runs
-and afterwards on the idle server.
+and afterwards on the idle server; first, the same server's /healthz rate under wrk (how fast
+the host is in this run: compare runs by their ratio to it).
 """
 
 from __future__ import annotations
@@ -135,8 +136,13 @@ async def socket_latencies(
     return latencies
 
 
-def start_wrk(url: str, script: Path, seconds: int) -> subprocess.Popen[str]:
-    command = ["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", "-s", str(script), url]
+BARE_SECONDS = 3
+
+
+def start_wrk(url: str, script: Path | None, seconds: int) -> subprocess.Popen[str]:
+    command = ["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency", url]
+    if script is not None:
+        command += ["-s", str(script)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
@@ -160,6 +166,8 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     server = FlickProcess("all", env=server_env(data_dir), log=scratch / "server.log", args=serve)
     server.start().wait_ready()
     try:
+        # The host's speed in this run: the same server's /healthz under the same load shape.
+        bare = wrk_result(start_wrk(f"{server.url}/healthz", None, BARE_SECONDS))
         users = sign_up(server.url, args.users)
         owners = [uid for _, uid in users[:OWNERS]]
         # Two more videos than wrk likes, fresh for the socket timings (idle, under load).
@@ -200,6 +208,7 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         "workers": args.workers,
         "background_process": args.split or args.workers > 1,
         **http,
+        "bare_healthz_rps": bare["rps"],
         "likes_stored": stored,
         "likes_counted": counted,
         "drained_s": drained,
