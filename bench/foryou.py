@@ -57,6 +57,7 @@ from flick.feed.consumers import GROUP as FANOUT_GROUP
 from flick.ingest import repository as ingest_repo
 from flick.ingest.events import TOPIC as VIDEO_TOPIC
 from flick.ingest.events import VideoReady
+from flick.notify.consumers import GROUP as NOTIFY_GROUP
 from flick.platform.ids import new_id, random_shard, shard_of
 from flick.platform.settings import Settings
 from flick.platform.sql import DIRECTORY_SHARD
@@ -335,9 +336,10 @@ async def high_water(settings: Settings) -> dict[tuple[str, int], int]:
 
 
 async def wait_consumed(settings: Settings, last: dict[tuple[str, int], int]) -> float:
-    """Seconds until exploration, the fan-out and the signals consumer have committed every
-    event the world published."""
-    groups = {VIDEO_TOPIC: (EXPLORE_GROUP, FANOUT_GROUP), WATCH: (SIGNALS_GROUP,)}
+    """Seconds until exploration, the fan-out, the notifier ("a creator you follow posted")
+    and the signals consumer have committed every event the world published, so the loads
+    do not share the server with the world's own aftermath."""
+    groups = {VIDEO_TOPIC: (EXPLORE_GROUP, FANOUT_GROUP, NOTIFY_GROUP), WATCH: (SIGNALS_GROUP,)}
     services = await bootstrap(settings)
     started = time.monotonic()
     try:
