@@ -217,13 +217,7 @@ class RedisCache:
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
         """ZADD, then trim to the `cap` highest scores, in one MULTI."""
-        if not members:
-            return
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._k(key), dict(members))
-            if cap is not None:
-                pipe.zremrangebyrank(self._k(key), 0, -(cap + 1))
-            await pipe.execute()
+        await self.zadd_each({key: members}, cap=cap)
 
     async def zrem(self, key: str, *members: str) -> int:
         """ZREM; how many were there."""
@@ -245,11 +239,11 @@ class RedisCache:
     async def zadd_each(
         self, adds: Mapping[str, Mapping[str, float]], *, cap: int | None = None
     ) -> None:
-        """ZADD (then the trim to `cap`) per key, pipelined: one round trip for them all."""
+        """ZADD (then the trim to `cap`) per key, in one MULTI: one round trip for them all."""
         adds = {key: members for key, members in adds.items() if members}
         if not adds:
             return
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with self.client.pipeline(transaction=True) as pipe:
             for key, members in adds.items():
                 pipe.zadd(self._k(key), dict(members))
                 if cap is not None:

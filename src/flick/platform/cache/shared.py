@@ -145,9 +145,7 @@ class SharedFileCache:
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
         """Add or rescore members; with `cap`, keep only the `cap` highest scores."""
-        if members:
-            with self._write() as txn:
-                self._zadd(txn, self.prefix + key.encode(), members, cap)
+        await self.zadd_each({key: members}, cap=cap)
 
     async def zrem(self, key: str, *members: str) -> int:
         """Remove members; returns how many were there."""
@@ -169,10 +167,12 @@ class SharedFileCache:
         self, adds: Mapping[str, Mapping[str, float]], *, cap: int | None = None
     ) -> None:
         """`zadd` of its own members to each key, in one transaction."""
+        adds = {key: members for key, members in adds.items() if members}
+        if not adds:
+            return
         with self._write() as txn:
             for key, members in adds.items():
-                if members:
-                    self._zadd(txn, self.prefix + key.encode(), members, cap)
+                self._zadd(txn, self.prefix + key.encode(), members, cap)
 
     async def zrem_many(self, keys: Sequence[str], *members: str) -> None:
         """Remove the same members from many sorted sets."""
