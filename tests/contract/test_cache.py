@@ -193,6 +193,44 @@ async def test_deleting_a_limiter_key_resets_it(cache: Cache) -> None:
     assert (await cache.gcra("rl:auth", rate=0.1, burst=1)).allowed
 
 
+async def test_concurrent_reads_and_limits_each_get_their_own_answer(cache: Cache) -> None:
+    # Redis coalesces concurrent calls into one MGET and one GCRA call: every caller must
+    # still get its own values, in its own order, and steps of one key must apply in turn.
+    await cache.set_many({f"k{n}": str(n).encode() for n in range(30)})
+    asks = [[f"k{n}", "missing", f"k{(n * 7) % 30}"] for n in range(30)]
+    many, singles = await asyncio.gather(
+        asyncio.gather(*(cache.get_many(keys) for keys in asks)),
+        asyncio.gather(*(cache.get(f"k{n}") for n in range(30))),
+    )
+    assert many == [[str(n).encode(), None, str((n * 7) % 30).encode()] for n in range(30)]
+    assert singles == [str(n).encode() for n in range(30)]
+    steps = await asyncio.gather(
+        *(cache.gcra(f"burst{n % 2}", rate=0.5, burst=5) for n in range(20))
+    )
+    for key in (0, 1):
+        mine = steps[key::2]
+        assert [d.allowed for d in mine] == [True] * 5 + [False] * 5
+        assert [d.remaining for d in mine[:5]] == [4, 3, 2, 1, 0]
+
+
+async def test_redis_coalesces_concurrent_reads_into_few_calls() -> None:
+    require_service("redis")
+    redis = RedisCache.from_url(REDIS_URL, prefix=f"t{uuid.uuid4().hex[:10]}:")
+    try:
+        await redis.set("shared", b"v")
+        before = redis._reads.flushes, redis._steps.flushes
+        reads = asyncio.gather(*(redis.get("shared") for _ in range(100)))
+        steps = asyncio.gather(*(redis.gcra(f"rl{n}", rate=1.0, burst=1) for n in range(100)))
+        assert await reads == [b"v"] * 100
+        assert all(d.allowed for d in await steps)
+        # 100 callers at once: a first call for the first, one more for the rest
+        assert redis._reads.flushes - before[0] <= 3
+        assert redis._steps.flushes - before[1] <= 3
+    finally:
+        await redis.clear_prefix()
+        await redis.close()
+
+
 async def test_redis_limiter_is_shared_between_clients() -> None:
     require_service("redis")
     prefix = f"t{uuid.uuid4().hex[:10]}:"

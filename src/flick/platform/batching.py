@@ -42,7 +42,11 @@ class GroupCommit(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         """Queue one item and wait until the batch holding it is written."""
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._flusher is not None and self._flusher.get_loop() is not loop:
+            # Left by an earlier event loop (tests run one per test): its callers are gone.
+            self._queue, self._flusher = [], None
+        future: asyncio.Future[Result] = loop.create_future()
         self._queue.append((item, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._run())
