@@ -161,10 +161,10 @@ async def test_the_two_tower_index_feeds_it_once_a_model_exists(
 
 async def test_a_cached_video_object_goes_with_its_video(world: World, services: Container) -> None:
     video = next(iter(world.creator_of))
-    assert set(await services.videos.ready_views([video, 999])) == {video}  # now cached
+    assert set(await services.videos.ready_cards([video, 999])) == {video}  # now cached
     token = world.tokens[world.creator_of[video]]
     assert (await world.client.delete(f"/api/v1/videos/{video}", headers=auth(token))).is_success
-    assert await services.videos.ready_views([video]) == {}
+    assert await services.videos.ready_cards([video]) == {}
 
 
 async def test_the_edge_checks_the_query_like_the_documented_route(world: World) -> None:

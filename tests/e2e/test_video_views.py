@@ -1,12 +1,16 @@
-"""Feed pages read videos' `video` objects through Videos.ready_views: from the cache, and for
-VIEW_MEMO_S from the process's own memo; copies per caller, deletes visible at once here and
-within VIEW_MEMO_S in another process."""
+"""Feed pages read videos' cards (the `video` object without counts and viewer state)
+through Videos.ready_cards: from the cache, and for VIEW_MEMO_S from the process's own memo;
+deletes visible at once here and within VIEW_MEMO_S in another process. hydrate splices
+each viewer's counts and state into the encoded cards."""
 
 from __future__ import annotations
 
 import asyncio
 
+import orjson
+
 from flick.bootstrap import Container
+from flick.feed.hydrate import hydrate, hydrate_encoded
 from flick.ingest import service as ingest_service
 from flick.ingest.service import Videos
 
@@ -18,16 +22,48 @@ async def _owner(services: Container) -> int:
     return int(signed_in.user.id)
 
 
-async def test_each_caller_gets_its_own_copies(services: Container) -> None:
-    video = await ready_video(services, await _owner(services))
-    await services.videos.ready_views([video])  # read through the cache, now in the memo
-    first = await services.videos.ready_views([video])
-    first[video]["viewer"] = {"liked": True, "following": True}  # as hydrate sets its copy's
-    first[video]["counts"] = {"likes": 99}
-    again = await services.videos.ready_views([video, video])
-    assert again[video]["viewer"] == {"liked": False, "following": False}
-    assert again[video]["counts"]["likes"] == 0
-    assert again[video]["id"] == str(video)
+async def test_a_card_is_the_video_object_without_per_viewer_fields(services: Container) -> None:
+    owner = await _owner(services)
+    video = await ready_video(services, owner)
+    for _ in range(2):  # read through SQL, then from the memo
+        card = (await services.videos.ready_cards([video, video]))[video]
+        view = await services.videos.view(video)
+        assert orjson.loads(card.json) == {
+            key: value for key, value in view.items() if key not in ("counts", "viewer")
+        }
+        assert card.creator_id == owner
+
+
+async def test_hydrated_items_splice_counts_and_viewer_state(services: Container) -> None:
+    owner = await _owner(services)
+    fan = int((await services.accounts.signup("fan", password="hunter2hunter2")).user.id)
+    liked, other = (
+        await ready_video(services, owner),
+        await ready_video(services, owner, sha256="cd" * 32),
+    )
+    await services.social.follow(fan, owner)
+    await services.social.like(fan, liked)
+    await services.social.close()  # the like's group commit is written
+    ids = [liked, 999, other]  # 999: no such video, left out
+    for _ in range(2):  # the second time from the memos
+        encoded = await hydrate_encoded(
+            ids, viewer_id=fan, videos=services.videos, social=services.social
+        )
+        items = [orjson.loads(item) for item in encoded]
+        assert [item["id"] for item in items] == [str(liked), str(other)]
+        assert [item["viewer"] for item in items] == [
+            {"liked": True, "following": True},
+            {"liked": False, "following": True},
+        ]
+        assert all(
+            set(item["counts"]) == {"likes", "comments", "shares", "views"} for item in items
+        )
+        view = await services.videos.view(other)
+        assert {k: v for k, v in items[1].items() if k not in ("counts", "viewer")} == {
+            k: v for k, v in view.items() if k not in ("counts", "viewer")
+        }
+    anonymous = await hydrate(ids, viewer_id=None, videos=services.videos, social=services.social)
+    assert [item["viewer"] for item in anonymous] == [{"liked": False, "following": False}] * 2
 
 
 async def test_a_delete_shows_at_once_here_and_within_the_memo_elsewhere(
@@ -39,9 +75,9 @@ async def test_a_delete_shows_at_once_here_and_within_the_memo_elsewhere(
     # Another process: its own Videos (its own memo) on the same stores.
     s = services
     elsewhere = Videos(s.db, s.cache, s.blobs, s.uploads, s.accounts)
-    assert video in await elsewhere.ready_views([video])
-    assert video in await services.videos.ready_views([video])
+    assert video in await elsewhere.ready_cards([video])
+    assert video in await services.videos.ready_cards([video])
     await services.videos.delete(video, user_id=owner)
-    assert await services.videos.ready_views([video]) == {}
+    assert await services.videos.ready_cards([video]) == {}
     await asyncio.sleep(0.35)
-    assert await elsewhere.ready_views([video]) == {}
+    assert await elsewhere.ready_cards([video]) == {}

@@ -298,7 +298,7 @@ class Seeder:
             }
             # One query per database for all of them (cheap enough to poll often).
             self.ready.update(
-                waiting.pop(v) for v in await self.s.videos.ready_views(list(waiting))
+                waiting.pop(v) for v in await self.s.videos.ready_cards(list(waiting))
             )
             polls += 1
             if polls % FAILED_CHECK_EVERY == 0:

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from flick.feed.hydrate import hydrate
+from flick.feed.hydrate import hydrate_encoded
 from flick.gateway.deps import authenticate_scope, container
-from flick.gateway.edge import FastRoute
+from flick.gateway.edge import FastRoute, query_params
 from flick.gateway.routes import CurrentUser, Cursor, Limit, json_response, problems
 from flick.ingest.schemas import VideoPage
 from flick.platform.errors import InvalidInput
@@ -60,8 +59,10 @@ async def following_body(services: Any, viewer_id: int, *, cursor: str | None, l
 
 
 async def _page(services: Any, viewer_id: int, ids: list[int], next_cursor: str | None) -> bytes:
-    items = await hydrate(ids, viewer_id=viewer_id, videos=services.videos, social=services.social)
-    return orjson.dumps({"items": items, "next_cursor": next_cursor})
+    items = await hydrate_encoded(
+        ids, viewer_id=viewer_id, videos=services.videos, social=services.social
+    )
+    return orjson.dumps({"items": list(map(orjson.Fragment, items)), "next_cursor": next_cursor})
 
 
 def fast_routes(services: Any) -> dict[tuple[str, str], FastRoute]:
@@ -83,9 +84,9 @@ def fast_routes(services: Any) -> dict[tuple[str, str], FastRoute]:
 
 def _query(scope: Scope) -> tuple[str | None, int]:
     """`cursor` and `limit` from the query string, checked as the FastAPI routes check them."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    cursor = query.get("cursor", [None])[-1] or None
-    raw_limit = query.get("limit", ["20"])[-1]
+    query = query_params(scope)
+    cursor = query.get("cursor")
+    raw_limit = query.get("limit", "20")
     if cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
         raise InvalidInput("the cursor is not one this feed gave out", field="cursor")
     if not raw_limit.isdigit():

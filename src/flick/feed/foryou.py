@@ -25,6 +25,7 @@ from flick.platform.batching import GroupCommit
 from flick.platform.cache import Cache
 from flick.platform.errors import InvalidInput
 from flick.platform.ids import timestamp_ms_of
+from flick.platform.memo import DecodeMemo
 from flick.platform.paging import page_limit
 from flick.recs.exploration import Exploration
 from flick.recs.ranker import (
@@ -50,6 +51,7 @@ CREATOR_WINDOW = 5  # at most one video per creator in any 5 consecutive items
 # Candidates a source offers per slot of its share: room for what the filters drop (seen,
 # deleted, blocked) and for the ranker to choose among.
 OFFERED_PER_SLOT = 2
+LISTS_DECODED = 1_000  # ranked lists kept decoded per process (DecodeMemo)
 MIX_HELP = (
     f"sources are {', '.join(SOURCES)}, each given a weight (any scale; one left out gets "
     'none), e.g. "retrieval=60,following=15,trending=15,exploration=10"'
@@ -150,6 +152,7 @@ class ForYou:
         self._served_writes: GroupCommit[tuple[int, Sequence[int]], None] = GroupCommit(
             self._write_served
         )
+        self._lists: DecodeMemo[str, bytes, list[int]] = DecodeMemo(LISTS_DECODED)
 
     async def page(
         self, viewer_id: int, *, cursor: str | None, limit: int
@@ -264,8 +267,9 @@ class ForYou:
         return [] if raw is None else [creator for _, creator in orjson.loads(raw)]
 
     async def _cached(self, viewer_id: int, list_id: str) -> list[int] | None:
-        raw = await self.cache.get(_list_key(viewer_id, list_id))
-        return None if raw is None else [int(v) for v in orjson.loads(raw)]
+        key = _list_key(viewer_id, list_id)
+        raw = await self.cache.get(key)
+        return None if raw is None else self._lists.decoded(key, raw, orjson.loads)
 
 
 def _list_key(viewer_id: int, list_id: str) -> str:

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -186,6 +187,21 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def query_params(scope: Scope) -> dict[str, str]:
+    """The query string's parameters, the last value of a repeated one, blank ones left out
+    (as parse_qs, whose percent and plus decoding is taken only when the string has any: a
+    hot route's query is usually `cursor=...&limit=20`)."""
+    text = scope.get("query_string", b"").decode("latin-1")
+    if "%" in text or "+" in text:
+        return {key: values[-1] for key, values in parse_qs(text).items()}
+    params = {}
+    for part in text.split("&"):
+        key, _, value = part.partition("=")
+        if value:
+            params[key] = value
+    return params
 
 
 def bearer_token(scope: Scope) -> str | None:

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -47,10 +47,20 @@ log = logging.getLogger(__name__)
 MEDIA_LOOKUP_TTL = 60.0  # video id -> asset for /media; a delete clears it at once
 VIEW_CACHE_TTL = 120.0  # a ready video's object; bounds how late an HEVC rendition shows
 OWNER_CACHE_TTL = 300.0  # video id -> creator never changes; a delete clears it at once
-# Feed pages show the same videos to many viewers: each process keeps the decoded objects
+# Feed pages show the same videos to many viewers: each process keeps their encoded cards
 # this long (a delete here drops one at once; another process's delete shows within it).
 VIEW_MEMO_S = 1.0
 VIEW_MEMO_MAX = 20_000
+PER_VIEWER_FIELDS = ("counts", "viewer")  # what a card leaves out (video_view's placeholders)
+
+
+class VideoCard(NamedTuple):
+    """The API's `video` object of a ready video without its counts and the viewer's state
+    (PER_VIEWER_FIELDS: the social domain's, added per page), encoded once per process and
+    second, so a feed page is spliced from bytes instead of built and encoded per request."""
+
+    json: bytes  # a JSON object
+    creator_id: int
 
 
 class Videos:
@@ -73,7 +83,7 @@ class Videos:
         self.accounts = accounts
         self.on_commit = on_commit  # wakes the in-process outbox relay
         self._owner_loads: SingleFlight[int] = SingleFlight()
-        self._view_memo: ShortMemo[int, dict[str, Any]] = ShortMemo(VIEW_MEMO_MAX)
+        self._view_memo: ShortMemo[int, VideoCard] = ShortMemo(VIEW_MEMO_MAX)
 
     # --- publishing --------------------------------------------------------------------
 
@@ -278,20 +288,21 @@ class Videos:
         """The API's `video` object."""
         return await self.describe(await self.get(video_id))
 
-    async def ready_views(self, video_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """The `video` objects of the ready videos among these (feeds hydrate a page with
-        this): from the cache, one `get_many` for the page; the misses read in one query per
-        database plus one for their assets, and cached for VIEW_CACHE_TTL (a delete clears
-        its entry at once; an HEVC rendition joining shows within the TTL). Objects read
-        within VIEW_MEMO_S come from this process's memo; each caller gets its own copies."""
+    async def ready_cards(self, video_ids: Sequence[int]) -> dict[int, VideoCard]:
+        """The cards of the ready videos among these (feeds hydrate a page with this): from
+        the cache, one `get_many` for the page; the misses read in one query per database plus
+        one for their assets, and cached for VIEW_CACHE_TTL (a delete clears its entry at
+        once; an HEVC rendition joining shows within the TTL). Cards read within VIEW_MEMO_S
+        come from this process's memo."""
         now = time.monotonic()
-        remembered, unread = self._view_memo.fresh(video_ids, now)
-        found = _copies(remembered)
+        found, unread = self._view_memo.fresh(video_ids, now)
         if unread:
             raws = await self.cache.get_many([view_key(v) for v in unread])
-            cached = {v: orjson.loads(raw) for v, raw in zip(unread, raws, strict=True) if raw}
+            cached = {
+                v: _card(orjson.loads(raw)) for v, raw in zip(unread, raws, strict=True) if raw
+            }
             self._view_memo.remember(cached, now + VIEW_MEMO_S)
-            found |= _copies(cached)
+            found |= cached
         missing = [v for v in dict.fromkeys(video_ids) if v not in found]
         ready = {}
         for video, asset in await self._read_views(missing) if missing else []:
@@ -300,8 +311,9 @@ class Videos:
         if ready:
             encoded = {view_key(v): orjson.dumps(view) for v, view in ready.items()}
             await self.cache.set_many(encoded, ttl=VIEW_CACHE_TTL)
-            self._view_memo.remember(ready, now + VIEW_MEMO_S)
-            found |= _copies(ready)
+            cards = {v: _card(view) for v, view in ready.items()}
+            self._view_memo.remember(cards, now + VIEW_MEMO_S)
+            found |= cards
         return found
 
     async def _read_views(self, video_ids: list[int]) -> list[tuple[Video, Asset | None]]:
@@ -384,9 +396,9 @@ def owner_key(video_id: int) -> str:
     return f"video:owner:{video_id}"
 
 
-def _copies(views: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """The caller's own copies of memo entries: hydrate sets their counts and viewer."""
-    return {video_id: dict(view) for video_id, view in views.items()}
+def _card(view: dict[str, Any]) -> VideoCard:
+    card = {key: value for key, value in view.items() if key not in PER_VIEWER_FIELDS}
+    return VideoCard(orjson.dumps(card), int(view["creator"]["id"]))
 
 
 def view_key(video_id: int) -> str:

@@ -1,14 +1,16 @@
-"""A process's short memory of values it read from a shared store: feed pages ask for the
-same creators and videos again and again, so a value read is reused for about a second
-(each caller says until when) instead of being read and decoded once per request."""
+"""A process's memory of values it read from a shared store. Feed pages ask for the same
+creators and videos again and again: ShortMemo reuses a value read for about a second (each
+caller says until when) instead of reading and decoding it per request; DecodeMemo still reads
+per request (the store stays the truth) but decodes only bytes that changed."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+S = TypeVar("S")
 
 
 class ShortMemo(Generic[K, V]):
@@ -41,3 +43,27 @@ class ShortMemo(Generic[K, V]):
     def forget(self, key: K) -> None:
         """Drop a value this process knows changed."""
         self._entries.pop(key, None)
+
+
+class DecodeMemo(Generic[K, S, V]):
+    """The value last decoded for each key, with the source it came from: a value read again
+    unchanged (a cached list, a viewer's state, a video's counts, re-read on every feed page)
+    is not decoded again. Exact, unlike ShortMemo: a changed source is decoded at once.
+    Callers share the values, so they must not change them. Past `max_entries` it starts
+    afresh."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[K, tuple[S, V]] = {}
+
+    def decoded(self, key: K, source: S, decode: Callable[[S], V]) -> V:
+        """`decode(source)`, or the value remembered for `key` if it came from an equal
+        source (bytes, or a tuple of all the decoding depends on)."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == source:
+            return entry[1]
+        value = decode(source)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (source, value)
+        return value

@@ -17,6 +17,7 @@ from flick.platform.batching import GroupCommit
 from flick.platform.cache import Cache
 from flick.platform.errors import Forbidden, NotFound
 from flick.platform.ids import new_id, shard_of
+from flick.platform.memo import DecodeMemo
 from flick.platform.outbox import record_event, record_events
 from flick.platform.paging import Page, next_cursor, page_limit
 from flick.platform.sql import Database
@@ -53,6 +54,10 @@ FOLLOWEE_PAGE = 2_000  # followee ids per query when reading them all
 LIKE_BATCH_MAX = 500  # likes per group commit: ~3 ms of SQLite work, bounds a batch's wait
 VIDEO_COUNTERS = ("likes", "comments", "shares", "views")
 COUNTS_CACHE_TTL = 60.0  # the aggregator deletes a moved count at once; this bounds misses
+# Decoded viewer states and encoded video counts kept per process (DecodeMemo: reused only
+# while the cached bytes are unchanged). A state holds up to STATE_MAX_IDS ids.
+STATES_DECODED = 1_000
+COUNTS_ENCODED = 20_000
 
 
 class Social:
@@ -73,6 +78,10 @@ class Social:
         self.videos = videos
         self.on_commit = on_commit  # wakes the in-process outbox relay
         self._like_writes = GroupCommit(self._write_likes, max_batch=LIKE_BATCH_MAX)
+        self._states: DecodeMemo[int, tuple[bytes | None, bytes | None], ViewerState] = DecodeMemo(
+            STATES_DECODED
+        )
+        self._counts_json: DecodeMemo[int, bytes, bytes] = DecodeMemo(COUNTS_ENCODED)
 
     async def close(self) -> None:
         """Write likes still queued for a group commit."""
@@ -144,12 +153,13 @@ class Social:
 
     async def page_facts(
         self, viewer_id: int, video_ids: list[int], creator_ids: Sequence[int]
-    ) -> tuple[ViewerFacts, dict[int, dict[str, int]]]:
-        """`viewer_state` and `video_counts_many` of one feed page from one cache read."""
+    ) -> tuple[ViewerFacts, dict[int, bytes]]:
+        """`viewer_state` and the videos' counts (as `video_counts_many`, each encoded as the
+        API's `counts` object) of one feed page, from one cache read."""
         keys = [state_key(viewer_id), stamp_key(viewer_id), *map(counts_key, video_ids)]
         raw, stamp, *counts = await self.cache.get_many(keys)
         facts = await self._viewer_state_from(raw, stamp, viewer_id, video_ids, creator_ids)
-        return facts, await self._counts_from(video_ids, counts)
+        return facts, await self._counts_json_from(video_ids, counts)
 
     async def _viewer_state_from(
         self,
@@ -159,9 +169,10 @@ class Social:
         video_ids: Sequence[int],
         creator_ids: Sequence[int],
     ) -> ViewerFacts:
-        state = ViewerState.decode(raw, stamp=stamp)
+        state = self._states.decoded(viewer_id, (raw, stamp), _decode_state)
         videos, creators = state.unchecked(video_ids, creator_ids)
         if videos or creators:
+            state = ViewerState.decode(raw, stamp=stamp)  # its own copy to learn in
             async with self.db.read(shard_of(viewer_id)) as conn:
                 liked = (
                     await repo.edges_among(conn, repo.likes, viewer_id, videos) if videos else set()
@@ -372,6 +383,22 @@ class Social:
             v: {name: found.get(v, {}).get(name, 0) for name in VIDEO_COUNTERS} for v in video_ids
         }
 
+    async def _counts_json_from(
+        self, video_ids: list[int], cached: Sequence[bytes | None]
+    ) -> dict[int, bytes]:
+        """`_counts_from`, each video's counts encoded (decoded and encoded again only when
+        its cached bytes change)."""
+        found, missing = {}, []
+        for video_id, raw in zip(video_ids, cached, strict=True):
+            if raw is None:
+                missing.append(video_id)
+            else:
+                found[video_id] = self._counts_json.decoded(video_id, raw, _video_counts_json)
+        if missing:
+            loaded = await self._counts_from(missing, [None] * len(missing))
+            found |= {video_id: orjson.dumps(counts) for video_id, counts in loaded.items()}
+        return found
+
     async def user_counts(self, user_id: int) -> dict[str, int]:
         found = await self.counts(user_id)
         return {name: found.get(name, 0) for name in ("followers", "following", "videos", "likes")}
@@ -466,3 +493,13 @@ def _topic(event: str) -> str:
 def _edge_event(event: str, owner: int, other: int, extra: dict[str, int]) -> Any:
     target = "video_id" if event in (LIKED, UNLIKED) else "user_id"
     return social_event(event, owner, **{target: other}, **extra)
+
+
+def _video_counts_json(cached: bytes) -> bytes:
+    counts = orjson.loads(cached)
+    return orjson.dumps({name: counts.get(name, 0) for name in VIDEO_COUNTERS})
+
+
+def _decode_state(source: tuple[bytes | None, bytes | None]) -> ViewerState:
+    raw, stamp = source
+    return ViewerState.decode(raw, stamp=stamp)

@@ -46,8 +46,12 @@ class ViewerState:
     following: set[int] = field(default_factory=set)
 
     def unchecked(
-        self, video_ids: Iterable[int], creator_ids: Iterable[int]
+        self, video_ids: Sequence[int], creator_ids: Sequence[int]
     ) -> tuple[list[int], list[int]]:
+        if self.videos_checked.issuperset(video_ids) and self.creators_checked.issuperset(
+            creator_ids
+        ):
+            return [], []  # a page of a list checked as a whole (the usual case)
         videos = [v for v in dict.fromkeys(video_ids) if v not in self.videos_checked]
         creators = [c for c in dict.fromkeys(creator_ids) if c not in self.creators_checked]
         return videos, creators

@@ -7,6 +7,7 @@ one event loop: no locks, no awaits inside.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from time import monotonic
@@ -52,7 +53,21 @@ class MemoryCache:
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Values in the order of `keys` (no await per key: feeds read hundreds a request)."""
-        return [self._bytes(key) for key in keys]
+        now = monotonic()  # one clock read for the lot; _bytes per key is a third slower
+        values, expiry = self._values, self._expiry
+        found: list[bytes | None] = []
+        for key in keys:
+            value = values.get(key)
+            if value is not None:
+                if expiry.get(key, math.inf) <= now:
+                    del values[key], expiry[key]
+                    value = None
+                else:
+                    values.move_to_end(key)
+            found.append(
+                value if type(value) is bytes else b"%d" % value if type(value) is int else None
+            )
+        return found
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         """Store a value, expiring after `ttl` seconds if given."""
