@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.exceptions import DataError
 
 from flick.platform.cache import Cache, ZRange
 from flick.platform.cache.memory import MemoryCache
@@ -158,6 +159,15 @@ async def test_sorted_sets_each_get_their_own_members(cache: Cache) -> None:
     assert await cache.zcard("served:2") == 3
 
 
+async def test_big_sorted_set_writes(cache: Cache) -> None:
+    many = {f"m{n:05}": float(n) for n in range(5_000)}  # more than one ZADD of a script takes
+    await cache.zadd_each({"big": many, "small": {"x": 1.0}}, cap=4_500)
+    assert await cache.zcard("big") == 4_500
+    assert (await cache.zrange("big", limit=1))[0] == ("m04999", 4999.0)
+    await cache.zadd("whole", many)
+    assert await cache.zcard("whole") == 5_000 and await cache.zcard("small") == 1
+
+
 async def test_emptied_sorted_set_is_gone(cache: Cache) -> None:
     await cache.zadd("one", {"x": 1.0})
     assert await cache.zrem("one", "x") == 1
@@ -288,6 +298,24 @@ async def test_redis_sends_through_the_socket_buffer_and_past_a_full_one() -> No
     await cache.client.connection_pool.release(connection)
     await cache.clear_prefix()
     await cache.close()
+
+
+def test_redis_commands_pack_as_redis_py_packs_them() -> None:
+    from redis.asyncio.connection import Connection
+
+    from flick.platform.cache.redis import _with_quick_send
+
+    ours, theirs = _with_quick_send(Connection)(), Connection()
+    for command in (
+        ("MGET", "a", "é", "k:1"),
+        ("ZADD", "k", 1764000000.1234567, "m", 3, "n"),
+        ("SET", "k", b"\x00\xff" * 10_000, "PX", 1000),
+        ("SCRIPT LOAD", "return 1"),  # a command name of two words
+        ("SET", "k", memoryview(b"view")),  # hiredis takes no memoryview: redis-py packs it
+    ):
+        assert b"".join(ours.pack_command(*command)) == b"".join(theirs.pack_command(*command))
+    with pytest.raises(DataError):
+        ours.pack_command("SET", "k", None)
 
 
 async def test_redis_close_releases_its_connections() -> None:

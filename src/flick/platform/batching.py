@@ -42,11 +42,7 @@ class GroupCommit(Generic[Item, Result]):
 
     async def submit(self, item: Item) -> Result:
         """Queue one item and wait until the batch holding it is written."""
-        loop = asyncio.get_running_loop()
-        if self._flusher is not None and self._flusher.get_loop() is not loop:
-            # Left by an earlier event loop (tests run one per test): its callers are gone.
-            self._queue, self._flusher = [], None
-        future: asyncio.Future[Result] = loop.create_future()
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._run())
@@ -65,7 +61,12 @@ class GroupCommit(Generic[Item, Result]):
         while self._queue:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             self._busy = len(batch) > 1
-            await self._write(batch)
+            try:
+                await self._write(batch)
+            except BaseException:  # cancelled mid-flush (shutdown): nobody waits forever
+                for _, future in batch:
+                    future.cancel()  # (a future already answered stays as it is)
+                raise
 
     async def _write(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         self.flushes += 1
@@ -79,17 +80,9 @@ class GroupCommit(Generic[Item, Result]):
             if not batch[0][1].done():
                 batch[0][1].set_exception(error)
             return
-        finally:  # cancelled mid-flush (shutdown): nobody waits forever
-            for _, future in batch:
-                if not future.done() and not self._flusher_alive():
-                    future.cancel()
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
-
-    def _flusher_alive(self) -> bool:
-        task = asyncio.current_task()
-        return task is not None and not task.cancelling()
 
 
 class SingleFlight(Generic[Result]):

@@ -71,6 +71,39 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_batch() -> None:
     assert written == [1, 2]
 
 
+async def test_callers_of_a_flush_cancelled_at_shutdown_do_not_wait_forever() -> None:
+    started = asyncio.Event()
+
+    async def hang(items: list[int]) -> list[None]:
+        started.set()
+        await asyncio.sleep(3600)
+        return [None] * len(items)
+
+    commits = GroupCommit(hang)
+    waiting = asyncio.ensure_future(asyncio.gather(commits.submit(1), commits.submit(2)))
+    await started.wait()
+    assert commits._flusher is not None
+    commits._flusher.cancel()  # as a shutdown cancels the tasks left
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(waiting, 1)
+
+
+def test_a_commit_outlives_the_event_loop_of_its_first_flush() -> None:
+    async def echo(items: list[int]) -> list[int]:
+        await asyncio.sleep(0.01)
+        return items
+
+    commits = GroupCommit(echo)
+
+    async def abandon() -> None:
+        left = asyncio.ensure_future(commits.submit(1))
+        await asyncio.sleep(0)  # the flusher started; the loop ends (and cancels it) first
+        assert not left.done()
+
+    asyncio.run(abandon())
+    assert asyncio.run(commits.submit(2)) == 2
+
+
 async def test_single_flight_shares_one_load_per_key_and_forgets_it_after() -> None:
     calls: list[str] = []
 
