@@ -72,13 +72,10 @@ def _start_server(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
     subprocess.run(
         [sys.executable, "-m", "flick.cli", "migrate"], env=env, check=True, capture_output=True
     )
-    # The same Granian settings as `flick serve` (flick.cli._serve_http).
+    # The same Granian settings as `flick serve`.
     code = (
-        "from granian import Granian\nfrom granian.constants import Interfaces, Loops\n"
-        "from flick.cli import TASK_IMPL\n"
-        f"Granian('bench.http_me:app', address='127.0.0.1', port={port}, "
-        "interface=Interfaces.ASGI, loop=Loops.uvloop, task_impl=TASK_IMPL, factory=True, "
-        "workers=1).serve()"
+        "from flick.cli import granian_server\n"
+        f"granian_server('bench.http_me:app', host='127.0.0.1', port={port}).serve()"
     )
     return subprocess.Popen(
         [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -25,9 +25,12 @@ if TYPE_CHECKING:
 console = Console(stderr=True, soft_wrap=True)  # whole lines, so logs and greps see them intact
 ROLES = ("all", "api", "relay", "worker", "background", "search")
 BACKGROUND_RELAY_POLL_S = "0.02"  # the relay polls: the API commits in other processes
-# Granian's Rust task implementation runs coroutines with less overhead than asyncio's Task
-# (about +25% req/s on GET /api/v1/me here, docs/benchmarks.md); it exists up to Python 3.11.
-TASK_IMPL = "rust" if sys.version_info < (3, 12) else "asyncio"  # a granian TaskImpl value
+# Granian runs request coroutines as asyncio Tasks. Its Rust task implementation ran them
+# ~25 % faster on GET /api/v1/me, but it keeps every Future a request awaits alive forever
+# (granian 2.8.7: 148,000 after 4 s of wrk on a route awaiting one): memory grew without end
+# and full collections took 60 ms and more within a minute, which showed in feeds' p99.
+# tests/integration/test_serving.py holds the server to this.
+TASK_IMPL = "asyncio"
 
 
 @click.group()
@@ -195,15 +198,21 @@ def _auto_migrate_embedded(settings: Settings) -> None:
 
 
 def _serve_http(role: str, *, host: str, port: int, workers: int) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces, Loops, TaskImpl
-
     target = {
         "all": "flick.gateway.asgi:all_in_one",
         "search": "flick.gateway.app:search_only",
     }.get(role, "flick.gateway.asgi:api_only")
     console.print(f"Flick ({role}) on http://{host}:{port}  docs: http://{host}:{port}/docs")
-    Granian(
+    granian_server(target, host=host, port=port, workers=workers).serve()
+
+
+def granian_server(target: str, *, host: str, port: int, workers: int = 1) -> Any:
+    """The Granian server `flick serve` runs: the ASGI app factory `target` ("module:name")
+    on uvloop (benches and tests serve theirs with the same settings)."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops, TaskImpl
+
+    return Granian(
         target,
         address=host,
         port=port,
@@ -213,7 +222,7 @@ def _serve_http(role: str, *, host: str, port: int, workers: int) -> None:
         task_impl=TaskImpl(TASK_IMPL),
         factory=True,
         log_access=False,
-    ).serve()
+    )
 
 
 async def _run_relay(settings: Settings) -> None:
