@@ -34,6 +34,18 @@ async def test_a_card_is_the_video_object_without_per_viewer_fields(services: Co
         assert card.creator_id == owner
 
 
+async def test_a_card_read_again_unchanged_is_not_rebuilt(services: Container, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(ingest_service, "VIEW_MEMO_S", 0.05)
+    video = await ready_video(services, await _owner(services))
+    await services.videos.ready_cards([video])  # from SQL, then cached
+    elsewhere = Videos(
+        services.db, services.cache, services.blobs, services.uploads, services.accounts
+    )
+    first = (await elsewhere.ready_cards([video]))[video]  # from the cache
+    await asyncio.sleep(0.1)  # the memo's second is over: the cache is read again
+    assert (await elsewhere.ready_cards([video]))[video] is first
+
+
 async def test_hydrated_items_splice_counts_and_viewer_state(services: Container) -> None:
     owner = await _owner(services)
     fan = int((await services.accounts.signup("fan", password="hunter2hunter2")).user.id)

@@ -52,6 +52,9 @@ CREATOR_WINDOW = 5  # at most one video per creator in any 5 consecutive items
 # deleted, blocked) and for the ranker to choose among.
 OFFERED_PER_SLOT = 2
 LISTS_DECODED = 1_000  # ranked lists kept decoded per process (DecodeMemo)
+# Trending candidates are the same for every viewer: read (and scored) once a second per
+# process, not once per assembly (~10 % of an assembly's CPU in py-spy).
+TRENDING_MEMO_S = 1.0
 MIX_HELP = (
     f"sources are {', '.join(SOURCES)}, each given a weight (any scale; one left out gets "
     'none), e.g. "retrieval=60,following=15,trending=15,exploration=10"'
@@ -153,6 +156,7 @@ class ForYou:
             self._write_served
         )
         self._lists: DecodeMemo[str, bytes, list[int]] = DecodeMemo(LISTS_DECODED)
+        self._trending_read: tuple[float, list[int]] | None = None  # (fresh until, ids)
 
     async def page(
         self, viewer_id: int, *, cursor: str | None, limit: int
@@ -221,7 +225,12 @@ class ForYou:
 
     async def _trending(self) -> list[int]:
         count = self.mix.offered("trending")
-        return await self.signals.trending(count) if count else []
+        if not count:
+            return []
+        now = time.monotonic()
+        if self._trending_read is None or self._trending_read[0] <= now:
+            self._trending_read = (now + TRENDING_MEMO_S, await self.signals.trending(count))
+        return self._trending_read[1]
 
     async def _explored(self, seen: set[int], *, now: float) -> list[int]:
         count = self.mix.offered("exploration")

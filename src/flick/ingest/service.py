@@ -37,7 +37,7 @@ from flick.platform.blobs import BlobStore
 from flick.platform.cache import Cache
 from flick.platform.errors import Conflict, Forbidden, NotFound
 from flick.platform.ids import new_id, shard_of
-from flick.platform.memo import ShortMemo
+from flick.platform.memo import DecodeMemo, ShortMemo
 from flick.platform.outbox import record_event
 from flick.platform.paging import Page, next_cursor, page_limit
 from flick.platform.sql import DIRECTORY_SHARD, Database
@@ -50,7 +50,7 @@ OWNER_CACHE_TTL = 300.0  # video id -> creator never changes; a delete clears it
 # Feed pages show the same videos to many viewers: each process keeps their encoded cards
 # this long (a delete here drops one at once; another process's delete shows within it).
 VIEW_MEMO_S = 1.0
-VIEW_MEMO_MAX = 20_000
+VIEW_MEMO_MAX = 50_000  # cards (~0.5 KB each); a hundred viewers paging at once see ~20,000
 PER_VIEWER_FIELDS = ("counts", "viewer")  # what a card leaves out (video_view's placeholders)
 
 
@@ -84,6 +84,8 @@ class Videos:
         self.on_commit = on_commit  # wakes the in-process outbox relay
         self._owner_loads: SingleFlight[int] = SingleFlight()
         self._view_memo: ShortMemo[int, VideoCard] = ShortMemo(VIEW_MEMO_MAX)
+        # A card read again after its second, unchanged, is not decoded and encoded again.
+        self._cards: DecodeMemo[int, bytes, VideoCard] = DecodeMemo(VIEW_MEMO_MAX)
 
     # --- publishing --------------------------------------------------------------------
 
@@ -299,7 +301,9 @@ class Videos:
         if unread:
             raws = await self.cache.get_many([view_key(v) for v in unread])
             cached = {
-                v: _card(orjson.loads(raw)) for v, raw in zip(unread, raws, strict=True) if raw
+                v: self._cards.decoded(v, raw, _card_of_cached)
+                for v, raw in zip(unread, raws, strict=True)
+                if raw
             }
             self._view_memo.remember(cached, now + VIEW_MEMO_S)
             found |= cached
@@ -394,6 +398,10 @@ def _media_facts(asset: Asset | None) -> dict[str, Any]:
 
 def owner_key(video_id: int) -> str:
     return f"video:owner:{video_id}"
+
+
+def _card_of_cached(raw: bytes) -> VideoCard:
+    return _card(orjson.loads(raw))
 
 
 def _card(view: dict[str, Any]) -> VideoCard:

@@ -57,7 +57,7 @@ COUNTS_CACHE_TTL = 60.0  # the aggregator deletes a moved count at once; this bo
 # Decoded viewer states and encoded video counts kept per process (DecodeMemo: reused only
 # while the cached bytes are unchanged). A state holds up to STATE_MAX_IDS ids.
 STATES_DECODED = 1_000
-COUNTS_ENCODED = 20_000
+COUNTS_ENCODED = 50_000  # as Videos' VIEW_MEMO_MAX: the videos pages show at once
 
 
 class Social:

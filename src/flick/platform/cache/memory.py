@@ -17,6 +17,10 @@ from flick.platform.cache import RateDecision, ZRange, spelled_integer
 from flick.platform.cache.listeners import Listeners
 
 SWEEP_EVERY = 10_000  # writes between sweeps of expired entries
+# Entries kept before the least recently used go (~0.3 KB each, so ~150 MB when full): the
+# 100,000 of before held less than a 100,000-video world's working set (each watched video
+# keeps ~36 signal buckets), and pages then read evicted video objects from SQL.
+DEFAULT_MAX_ENTRIES = 500_000
 # RateDecision(...) runs NamedTuple's Python-level __new__; building the tuple directly halves
 # that cost, and gcra runs several times per request.
 _new_decision = tuple.__new__
@@ -25,7 +29,7 @@ _new_decision = tuple.__new__
 class MemoryCache:
     """In-process cache with TTLs, LRU eviction, counters, sorted sets and GCRA."""
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.max_entries = max_entries
         self._values: OrderedDict[str, object] = OrderedDict()  # bytes | int | dict[str, float]
         self._expiry: dict[str, float] = {}
@@ -40,7 +44,7 @@ class MemoryCache:
     def from_url(cls, url: str) -> MemoryCache:
         """`memory://` or `memory://?max_entries=N`."""
         query = parse_qs(urlparse(url).query)
-        max_entries = int(query.get("max_entries", ["100000"])[0])
+        max_entries = int(query.get("max_entries", [str(DEFAULT_MAX_ENTRIES)])[0])
         if max_entries < 1:
             raise ValueError(f"cache URL {url!r}: max_entries must be at least 1")
         return cls(max_entries=max_entries)
