@@ -336,7 +336,7 @@ async def test_redis_close_releases_its_connections() -> None:
 
 
 def test_memory_cache_url() -> None:
-    assert MemoryCache.from_url("memory://").max_entries == 100_000
+    assert MemoryCache.from_url("memory://").max_entries == 500_000  # docs/configuration.md
     assert MemoryCache.from_url("memory://?max_entries=7").max_entries == 7
     with pytest.raises(ValueError):
         MemoryCache.from_url("memory://?max_entries=0")
