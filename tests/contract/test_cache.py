@@ -367,3 +367,13 @@ async def test_published_messages_reach_listeners_of_their_prefix(cache: Cache) 
     with contextlib.suppress(asyncio.CancelledError):
         await listener
     assert received == [("notify:42", b"\x00binary\xff")]
+
+
+async def test_memory_cache_drops_expired_entries_as_it_writes() -> None:
+    memory = MemoryCache(max_entries=1_000)
+    await memory.set_many({f"short{n}": b"x" for n in range(100)}, ttl=0.05)
+    await memory.set("kept", b"y")
+    await asyncio.sleep(0.1)
+    for n in range(120):  # each write drops the oldest entry if it expired
+        await memory.set(f"new{n}", b"z")
+    assert len(memory._values) == 1 + 120 and await memory.get("kept") == b"y"
