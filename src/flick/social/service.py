@@ -355,7 +355,7 @@ class Social:
 
     async def video_counts(self, video_id: int) -> dict[str, int]:
         found = await self.counts(video_id)
-        return {name: found.get(name, 0) for name in VIDEO_COUNTERS}
+        return _video_counts(found)
 
     async def video_counts_many(self, video_ids: list[int]) -> dict[int, dict[str, int]]:
         """`video_counts` of a page of videos: one cache read for all, SQL for the misses
@@ -379,9 +379,7 @@ class Social:
                 {counts_key(v): orjson.dumps(c) for v, c in loaded.items()}, ttl=COUNTS_CACHE_TTL
             )
             found.update(loaded)
-        return {
-            v: {name: found.get(v, {}).get(name, 0) for name in VIDEO_COUNTERS} for v in video_ids
-        }
+        return {v: _video_counts(found.get(v, {})) for v in video_ids}
 
     async def _counts_json_from(
         self, video_ids: list[int], cached: Sequence[bytes | None]
@@ -495,9 +493,13 @@ def _edge_event(event: str, owner: int, other: int, extra: dict[str, int]) -> An
     return social_event(event, owner, **{target: other}, **extra)
 
 
+def _video_counts(counters: dict[str, int]) -> dict[str, int]:
+    """The API's `counts` of a video from its stored counters (absent ones are 0)."""
+    return {name: counters.get(name, 0) for name in VIDEO_COUNTERS}
+
+
 def _video_counts_json(cached: bytes) -> bytes:
-    counts = orjson.loads(cached)
-    return orjson.dumps({name: counts.get(name, 0) for name in VIDEO_COUNTERS})
+    return orjson.dumps(_video_counts(orjson.loads(cached)))
 
 
 def _decode_state(source: tuple[bytes | None, bytes | None]) -> ViewerState:

@@ -297,7 +297,7 @@ class RedisCache:
         return [int(value) for value in values]
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
-        """ZADD, then trim to the `cap` highest scores, in one MULTI."""
+        """ZADD, then trim to the `cap` highest scores, atomically (`zadd_each` of one key)."""
         await self.zadd_each({key: members}, cap=cap)
 
     async def zrem(self, key: str, *members: str) -> int:
