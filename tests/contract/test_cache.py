@@ -73,6 +73,33 @@ async def test_incr_many_with_a_ttl_expires_every_counter(cache: Cache) -> None:
     assert await cache.get_many(["m1", "m2"]) == [None, None]
 
 
+async def test_spend_many_takes_from_budgets_and_deletes_them_at_zero(cache: Cache) -> None:
+    await cache.set("b:plenty", b"10", ttl=60)
+    await cache.incr("b:last", 2)
+    await cache.set("b:empty", b"0")
+    spent = {"b:plenty": 3, "b:last": 5, "b:empty": 1, "b:absent": 1}
+    assert await cache.spend_many(spent) == [7, 0, None, None]
+    assert await cache.get_many(["b:plenty", "b:last", "b:absent"]) == [b"7", None, None]
+    assert await cache.spend_many({"b:last": 1}) == [None]  # nothing is created
+    assert await cache.spend_many({}) == []
+
+
+async def test_spend_many_keeps_the_ttl(cache: Cache) -> None:
+    await cache.set("b:short", b"5", ttl=0.2)
+    assert await cache.spend_many({"b:short": 1}) == [4]
+    await asyncio.sleep(0.35)
+    assert await cache.spend_many({"b:short": 1}) == [None]
+
+
+async def test_exactly_one_concurrent_spender_sees_the_last_spent(cache: Cache) -> None:
+    await cache.incr("b:shared", 50)
+    answers = await asyncio.gather(*(cache.spend_many({"b:shared": 3}) for _ in range(40)))
+    left = [found for (found,) in answers]
+    assert left.count(0) == 1
+    assert sorted((x for x in left if x), reverse=True) == list(range(47, 0, -3))
+    assert left.count(None) == 40 - 1 - len(range(47, 0, -3))
+
+
 async def test_counters_are_plain_values(cache: Cache) -> None:
     await cache.incr("views", 41)
     assert await cache.get("views") == b"41"

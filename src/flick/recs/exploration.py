@@ -20,7 +20,7 @@ State, all in the cache (port methods only, so the embedded and the Redis adapte
 | `explore:pool` | sorted set: every video admitted in the last `POOL_KEEP_S` (score: ready_at) |
 | `explore:live` | sorted set: videos with budget left (score: the candidate priority) |
 | `explore:video:<id>` | JSON record: creator, stage, ready_at, since, reviewed_at, promotions |
-| `explore:budget:<id>` | integer counter: impressions left |
+| `explore:budget:<id>` | integer counter: impressions left (deleted when spent) |
 | `explore:admitted:<id>` | set by `admit` and `remove`: a redelivered `video.ready` does nothing |
 
 Retired videos stay in `explore:pool` (stage "retired") until they age out, so a cohort keeps its
@@ -155,23 +155,13 @@ class Exploration:
 
     async def record_impressions(self, video_ids: Sequence[int]) -> None:
         """Spend one impression per id shown (an id listed twice spends two); ids not in
-        exploration are ignored. At 0 the video stops being a candidate."""
+        exploration are ignored. At 0 the video stops being a candidate. One cache call
+        (`spend_many`), plus one when a budget runs out."""
         shown = Counter(video_ids)
-        budgets = await self.cache.get_many([_budget_key(v) for v in shown])
-        spend = {
-            v: n
-            for (v, n), raw in zip(shown.items(), budgets, strict=True)
-            if raw is not None and int(raw) > 0
-        }
-        if not spend:
-            return
-        left = await self.cache.incr_many({_budget_key(v): -n for v, n in spend.items()})
-        spent = [v for v, value in zip(spend, left, strict=True) if value <= 0]
-        for v, value in zip(spend, left, strict=True):
-            if value < 0:  # two processes spent the last impressions at once: clamp to 0
-                await self.cache.incr(_budget_key(v), -value, ttl=RECORD_TTL_S)
-        await self.cache.zrem(LIVE, *(str(v) for v in spent))
+        left = await self.cache.spend_many({_budget_key(v): n for v, n in shown.items()})
+        spent = [str(v) for v, value in zip(shown, left, strict=True) if value == 0]
         if spent:
+            await self.cache.zrem(LIVE, *spent)
             self._snapshot = None
 
     async def review(self, signals: SignalsReader, *, now: float) -> ReviewResult:

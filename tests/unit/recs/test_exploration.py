@@ -85,8 +85,8 @@ async def test_impressions_spend_the_budget_and_the_video_leaves_at_zero(
     await explore.admit(1, creator_id=10, ready_at=T0)
     await explore.record_impressions([1] * (INITIAL_BUDGET - 1))
     assert await explore.candidates(5, now=T0 + 1) == [1]
-    await explore.record_impressions([1, 1, 1])  # two more than left: clamped, never negative
-    assert await budget(cache, 1) == 0
+    await explore.record_impressions([1, 1, 1])  # two more than left: never negative
+    assert await budget(cache, 1) is None  # spent: the counter is gone
     assert await explore.candidates(5, now=T0 + 1) == []
 
 

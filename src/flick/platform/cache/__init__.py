@@ -69,6 +69,13 @@ class Cache(Protocol):
         each counter expires that long after this call (time-bucketed counters)."""
         ...
 
+    async def spend_many(self, amounts: Mapping[str, int]) -> list[int | None]:
+        """Take `amount` from each counter that holds a budget (a positive count), never
+        below 0, atomically; a counter spent to 0 is deleted. What each has left, in order:
+        None where there was nothing to spend (absent: nothing is created), 0 for the call
+        that spent the last (exactly one caller sees it). A counter keeps its TTL."""
+        ...
+
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
         """Add or rescore members; with `cap`, keep only the `cap` highest scores."""
         ...

@@ -6,7 +6,6 @@ one event loop: no locks, no awaits inside.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -15,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 from flick.platform.cache import RateDecision, ZRange, spelled_integer
 from flick.platform.cache.listeners import Listeners
+from flick.platform.cache.sorted_set import SortedSet
 
 SWEEP_EVERY = 10_000  # rate-limit steps between sweeps of the limiters' expired state
 # Entries kept before the least recently used go (~0.3 KB each, so ~150 MB when full): the
@@ -31,7 +31,7 @@ class MemoryCache:
 
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.max_entries = max_entries
-        self._values: OrderedDict[str, object] = OrderedDict()  # bytes | int | dict[str, float]
+        self._values: OrderedDict[str, object] = OrderedDict()  # bytes | int | SortedSet
         self._expiry: dict[str, float] = {}
         self._listeners = Listeners()
         # Rate-limit state sits apart from the LRU: on the hot path, and an entry whose time
@@ -114,26 +114,51 @@ class MemoryCache:
         # No await between the steps, so no other coroutine sees a partial update.
         return [self._incr(key, amount, ttl) for key, amount in amounts.items()]
 
+    async def spend_many(self, amounts: Mapping[str, int]) -> list[int | None]:
+        """Take from budgets (counters), never below 0; one spent to 0 is deleted. What each
+        has left, None where there was none (see the port)."""
+        now = monotonic()  # one clock read for the lot, as in get_many
+        values, expiry = self._values, self._expiry
+        left: list[int | None] = []
+        for key, amount in amounts.items():
+            value = values.get(key)
+            if value is not None and expiry.get(key, math.inf) <= now:
+                del values[key], expiry[key]
+                value = None
+            if value is None:
+                left.append(None)
+                continue
+            counter = value if type(value) is int else _as_counter(key, value)
+            if counter <= 0:
+                left.append(None)
+                continue
+            if counter > amount:
+                values[key] = counter - amount  # keeps its TTL, as INCRBY does
+                values.move_to_end(key)
+                left.append(counter - amount)
+            else:
+                del values[key]
+                expiry.pop(key, None)
+                left.append(0)
+        return left
+
     # --- sorted sets ---------------------------------------------------------------------
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
         """Add or rescore members; with `cap`, keep only the `cap` highest scores."""
         if not members:
             return
-        zset = self._zset(key, create=True)
-        zset.update(members)
-        if cap is not None and len(zset) > cap:
-            # Ties go as in Redis's ZREMRANGEBYRANK: the lowest (score, member) first.
-            keep = heapq.nlargest(cap, zset.items(), key=_score_then_member)
-            zset.clear()
-            zset.update(keep)
+        zset = self._new_zset(key)
+        zset.add(members)
+        if cap is not None:
+            zset.trim(cap)
         if not zset:  # Redis drops an emptied set; so do we, freeing its LRU slot
             await self.delete(key)
 
     async def zrem(self, key: str, *members: str) -> int:
         """Remove members; returns how many were there."""
         zset = self._zset(key)
-        removed = sum(zset.pop(member, None) is not None for member in members)
+        removed = zset.remove(members) if zset is not None else 0
         if removed and not zset:
             await self.delete(key)
         return removed
@@ -161,13 +186,10 @@ class MemoryCache:
         self, key: str, *, max_score: float | None = None, limit: int = 100
     ) -> list[tuple[str, float]]:
         """Members by descending score, starting at `max_score` (inclusive) when given."""
-        if limit <= 0:
+        zset = self._zset(key)
+        if limit <= 0 or zset is None:
             return []
-        items = self._zset(key).items()
-        if max_score is None:
-            return heapq.nlargest(limit, items, key=_score_then_member)
-        below = ((member, score) for member, score in items if score <= max_score)
-        return heapq.nlargest(limit, below, key=_score_then_member)
+        return zset.top(limit, max_score)
 
     async def zrange_many(self, reads: Sequence[ZRange]) -> list[list[tuple[str, float]]]:
         """`zrange` of each read, in order."""
@@ -175,7 +197,8 @@ class MemoryCache:
 
     async def zcard(self, key: str) -> int:
         """How many members a sorted set has."""
-        return len(self._zset(key))
+        zset = self._zset(key)
+        return 0 if zset is None else len(zset)
 
     # --- rate limiting -------------------------------------------------------------------
 
@@ -260,14 +283,16 @@ class MemoryCache:
             evicted, _ = values.popitem(last=False)
             expiry.pop(evicted, None)
 
-    def _zset(self, key: str, *, create: bool = False) -> dict[str, float]:
+    def _zset(self, key: str) -> SortedSet | None:
         value = self._live(key)
-        if isinstance(value, dict):
+        if value is None or type(value) is SortedSet:
             return value
-        if value is not None:
-            raise TypeError(f"cache key {key!r} does not hold a sorted set")
-        zset: dict[str, float] = {}
-        if create:
+        raise TypeError(f"cache key {key!r} does not hold a sorted set")
+
+    def _new_zset(self, key: str) -> SortedSet:
+        zset = self._zset(key)
+        if zset is None:
+            zset = SortedSet()
             self._store(key, zset, None)
         return zset
 
@@ -281,7 +306,3 @@ def _as_counter(key: str, value: object) -> int:
     if type(value) is bytes and (spelled := spelled_integer(value)) is not None:
         return spelled
     raise ValueError(f"cache key {key!r} does not hold an integer")
-
-
-def _score_then_member(item: tuple[str, float]) -> tuple[float, str]:
-    return item[1], item[0]

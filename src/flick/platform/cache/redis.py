@@ -102,6 +102,24 @@ for i, key in ipairs(KEYS) do
 end
 return values
 """
+# Budgets spent in one command (a batch of pages' exploration impressions): each counter
+# that holds a positive count loses its amount, never below 0, and is deleted at 0. A missing
+# or empty one answers nil (false), the one spent to 0 answers 0. ARGV: one amount per key.
+SPEND_MANY_SCRIPT = """
+local left = {}
+for i, key in ipairs(KEYS) do
+  local value = tonumber(redis.call('GET', key) or '0')
+  if value <= 0 then
+    left[i] = false
+  elseif value > tonumber(ARGV[i]) then
+    left[i] = redis.call('DECRBY', key, ARGV[i])
+  else
+    redis.call('DEL', key)
+    left[i] = 0
+  end
+end
+return left
+"""
 ZREM_MANY_SCRIPT = """
 for _, key in ipairs(KEYS) do
   redis.call('ZREM', key, unpack(ARGV))
@@ -227,6 +245,7 @@ class RedisCache:
         self._zrem_many = client.register_script(ZREM_MANY_SCRIPT)
         self._zadd_each = client.register_script(ZADD_EACH_SCRIPT)
         self._incr_many = client.register_script(INCR_MANY_SCRIPT)
+        self._spend_many = client.register_script(SPEND_MANY_SCRIPT)
         self._zrange_many = client.register_script(ZRANGE_MANY_SCRIPT)
         self._reads: GroupCommit[list[str], list[bytes | None]] = GroupCommit(
             self._read_batch, max_batch=COALESCED_PER_CALL, linger_s=COALESCE_LINGER_S
@@ -295,6 +314,14 @@ class RedisCache:
         keys = [self._k(key) for key in amounts]
         values = await self._incr_many(keys=keys, args=[_ms(ttl) or 0, *amounts.values()])
         return [int(value) for value in values]
+
+    async def spend_many(self, amounts: Mapping[str, int]) -> list[int | None]:
+        """Budgets spent in one script call (SPEND_MANY_SCRIPT), atomic as one MULTI."""
+        if not amounts:
+            return []
+        keys = [self._k(key) for key in amounts]
+        left = await self._spend_many(keys=keys, args=list(amounts.values()))
+        return [None if value is None else int(value) for value in left]
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
         """ZADD, then trim to the `cap` highest scores, atomically (`zadd_each` of one key)."""

@@ -141,6 +141,26 @@ class SharedFileCache:
                 results.append(value + amount)
         return results
 
+    async def spend_many(self, amounts: Mapping[str, int]) -> list[int | None]:
+        """Take from budgets (counters) in one transaction, never below 0; one spent to 0 is
+        deleted. What each has left, None where there was none (see the port)."""
+        now = time.time()
+        left: list[int | None] = []
+        with self._write() as txn:
+            for key, amount in amounts.items():
+                name = self.prefix + key.encode()
+                raw = txn.get(name, db=self._values)
+                value, expiry = _counter(key, raw, now)
+                if value <= 0:
+                    left.append(None)
+                elif value > amount:
+                    self._put(txn, name, COUNTER, expiry, b"%d" % (value - amount), raw)
+                    left.append(value - amount)
+                else:
+                    self._remove(txn, name)
+                    left.append(0)
+        return left
+
     # --- sorted sets ---------------------------------------------------------------------
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
