@@ -240,7 +240,8 @@ class ForYou:
         self, viewer_id: int, offered: dict[int, tuple[Source, float | None]]
     ) -> list[Candidate]:
         """Candidates whose video is still there and ready, and whose creator and viewer do not
-        block each other; creators read in one query per database (Videos.ready_owners)."""
+        block each other; creators from the videos' cards (Videos.ready_owners), which the
+        list's pages read anyway."""
         owners = await self.videos.ready_owners(list(offered))
         blocked = await self.social.blocked_pairs([(viewer_id, o) for o in set(owners.values())])
         return [

@@ -233,14 +233,6 @@ async def videos_of(
     return [_video(row) for row in rows]
 
 
-async def ready_owners(conn: AsyncConnection, video_ids: list[int]) -> dict[int, int]:
-    """Video id -> creator id of the ready videos among `video_ids` (feeds drop the rest)."""
-    query = select(videos.c.id, videos.c.owner_id).where(
-        videos.c.id.in_(video_ids), videos.c.status == VideoStatus.READY.value
-    )
-    return {row.id: row.owner_id for row in await conn.execute(query)}
-
-
 async def recent_ready_ids(conn: AsyncConnection, owner_id: int, *, limit: int) -> list[int]:
     """A creator's newest ready video ids, newest first."""
     query = (

@@ -10,6 +10,7 @@ worker finishing the asset) sees the other's write and settles the video; the tr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -265,17 +266,13 @@ class Videos:
                     break
                 after = found[-1].id
 
-    async def ready_owners(self, video_ids: list[int]) -> dict[int, int]:
+    async def ready_owners(self, video_ids: Sequence[int]) -> dict[int, int]:
         """Video id -> creator id of the ready videos among these (deleted, failed or unknown
-        ones are left out), one query per database."""
-        by_engine: dict[Any, list[int]] = defaultdict(list)
-        for video_id in set(video_ids):
-            by_engine[self.db.engine_for_id(video_id)].append(video_id)
-        found: dict[int, int] = {}
-        for engine, ids in by_engine.items():
-            async with engine.connect() as conn:
-                found.update(await repo.ready_owners(conn, ids))
-        return found
+        ones are left out), from their cards (`ready_cards`: this process's memo, then one
+        cache read, SQL only for what neither holds): ranking a list of candidates that
+        pages will show anyway reads no SQL once they have been seen."""
+        cards = await self.ready_cards(video_ids)
+        return {video_id: card.creator_id for video_id, card in cards.items()}
 
     async def recent_ready_ids(self, creator_id: int, *, limit: int) -> list[int]:
         """A creator's newest ready video ids, newest first (feeds rebuild from these)."""
@@ -308,10 +305,10 @@ class Videos:
             self._view_memo.remember(cached, now + VIEW_MEMO_S)
             found |= cached
         missing = [v for v in dict.fromkeys(video_ids) if v not in found]
-        ready = {}
-        for video, asset in await self._read_views(missing) if missing else []:
-            if video.status is VideoStatus.READY:
-                ready[video.id] = await self.describe(video, asset)
+        read = await self._read_views(missing) if missing else []
+        ready = await self._describe_many(
+            [(v, a) for v, a in read if v.status is VideoStatus.READY]
+        )
         if ready:
             encoded = {view_key(v): orjson.dumps(view) for v, view in ready.items()}
             await self.cache.set_many(encoded, ttl=VIEW_CACHE_TTL)
@@ -336,10 +333,22 @@ class Videos:
 
     async def describe(self, video: Video, asset: Asset | None = None) -> dict[str, Any]:
         """The API's `video` object for a video already read (and its asset, if read)."""
-        asset = asset or await self.asset(video.asset)
-        creator = orjson.loads(await self.accounts.user_json(video.owner_id))  # cached
-        fields = ("id", "username", "display_name")
-        return video_view(video, asset, creator={k: creator[k] for k in fields})
+        return (await self._describe_many([(video, asset)]))[video.id]
+
+    async def _describe_many(
+        self, read: Sequence[tuple[Video, Asset | None]]
+    ) -> dict[int, dict[str, Any]]:
+        """`describe` of each video, their creators' cached objects read concurrently (on
+        Redis, concurrent reads share one round trip) rather than one after another."""
+        owners = list({video.owner_id for video, _ in read})
+        found = await asyncio.gather(*(self.accounts.user_json(owner) for owner in owners))
+        creators = {owner: _creator_fields(raw) for owner, raw in zip(owners, found, strict=True)}
+        return {
+            video.id: video_view(
+                video, asset or await self.asset(video.asset), creator=creators[video.owner_id]
+            )
+            for video, asset in read
+        }
 
     async def asset_for_media(self, video_id: int) -> str | None:
         """The asset hash behind `/media/<video_id>/...`, if the video is ready."""
@@ -435,6 +444,12 @@ def _event_for(
     if video.status is VideoStatus.FAILED:
         return VideoFailed(video.id, video.owner_id, video.error or "processing failed")
     return VideoUploaded(video.id, video.owner_id, video.asset, upload_id)
+
+
+def _creator_fields(encoded_user: bytes) -> dict[str, Any]:
+    """The `creator` of a video object, from the encoded `user` object."""
+    user = orjson.loads(encoded_user)
+    return {field: user[field] for field in ("id", "username", "display_name")}
 
 
 def video_view(video: Video, asset: Asset | None, *, creator: dict[str, Any]) -> dict[str, Any]:
