@@ -1,7 +1,8 @@
-"""Social.viewer_state (alone, or with counts in Social.page_facts) and
-Social.all_followee_ids remember a viewer's likes and follows in
-the cache; whatever the viewer does between reads, they answer what SQL says (random
-histories of likes, unlikes, follows, unfollows and blocks, read after every step)."""
+"""Social.viewer_state (alone, or with counts in Social.page_facts),
+Social.all_followee_ids and Social.blocked_pairs remember a viewer's likes, follows and blocks
+in the cache; whatever the viewer (or a creator) does between reads, they answer what SQL
+says (random histories of likes, unlikes, follows, unfollows, blocks and unblocks, read after
+every step)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import orjson
 import pytest
 
 from flick.bootstrap import Container
+from flick.platform.ids import shard_of
+from flick.social import repository as repo
 
 from .conftest import ready_video, signup, user_id
 
@@ -35,7 +38,9 @@ async def test_remembered_state_always_matches_sql(
     ]
     for step in range(STEPS):
         video, creator = rng.choice(videos), rng.choice(creators)
-        action = rng.choice(["like", "unlike", "follow", "unfollow", "block", "unblock", "read"])
+        action = rng.choice(
+            ["like", "unlike", "follow", "unfollow", "block", "unblock", "blocked", "read"]
+        )
         if action == "like":
             await social.like(viewer, video)
         elif action == "unlike":
@@ -48,6 +53,11 @@ async def test_remembered_state_always_matches_sql(
             await social.block(viewer, creator)
         elif action == "unblock":
             await social.unblock(viewer, creator)
+        elif action == "blocked":  # the creator blocks the viewer, or lifts it
+            if frozenset((creator, viewer)) in await social.blocked_pairs([(creator, viewer)]):
+                await social.unblock(creator, viewer)
+            else:
+                await social.block(creator, viewer)
         asked_videos = rng.sample(videos, rng.randint(1, len(videos)))
         asked_creators = rng.sample(creators, rng.randint(1, len(creators)))
         if step % 2:  # a feed page's one read: the state and the counts together
@@ -63,3 +73,14 @@ async def test_remembered_state_always_matches_sql(
         followees, _ = await social.followee_ids(viewer, cursor=None, limit=100)
         assert await social.all_followee_ids(viewer, most=100) == followees, (step, action)
         assert await social.all_followee_ids(viewer, most=1) == followees[:1], (step, action)
+        pairs = [(viewer, creator) for creator in asked_creators]
+        truth = {frozenset(pair) for pair in pairs if await blocked_in_sql(services, *pair)}
+        assert await social.blocked_pairs(pairs) == truth, (step, action)
+
+
+async def blocked_in_sql(services: Container, a: int, b: int) -> bool:
+    for owner, other in ((a, b), (b, a)):
+        async with services.db.read(shard_of(owner)) as conn:
+            if await repo.has_edge(conn, repo.blocks, owner, other):
+                return True
+    return False

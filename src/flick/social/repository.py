@@ -133,17 +133,16 @@ async def has_edge(conn: AsyncConnection, table: Table, owner: int, other: int) 
     return found.first() is not None
 
 
-async def edges_present(
-    conn: AsyncConnection, table: Table, pairs: list[tuple[int, int]]
-) -> set[tuple[int, int]]:
-    """Which of these (owner, other) edges exist."""
-    if not pairs:
-        return set()
+async def edges_of(conn: AsyncConnection, table: Table, owners: list[int]) -> dict[int, set[int]]:
+    """Every edge of these owners: owner -> the others it points to (an owner without any
+    is left out)."""
     owner_col, other_col = _keys(table)
-    rows = await conn.execute(
-        select(owner_col, other_col).where(tuple_(owner_col, other_col).in_(pairs))
-    )
-    return {(row[0], row[1]) for row in rows}
+    found: dict[int, set[int]] = {}
+    for owner, other in await conn.execute(
+        select(owner_col, other_col).where(owner_col.in_(owners))
+    ):
+        found.setdefault(owner, set()).add(other)
+    return found
 
 
 async def edges_among(

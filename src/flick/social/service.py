@@ -42,7 +42,10 @@ from flick.social.viewer import (
     STATE_TTL_S,
     ViewerFacts,
     ViewerState,
+    blocks_key,
+    decode_blocks,
     decode_followees,
+    encode_blocks,
     encode_followees,
     followees_key,
     new_stamp,
@@ -58,6 +61,7 @@ COUNTS_CACHE_TTL = 60.0  # the aggregator deletes a moved count at once; this bo
 # while the cached bytes are unchanged). A state holds up to STATE_MAX_IDS ids.
 STATES_DECODED = 1_000
 COUNTS_ENCODED = 50_000  # as Videos' VIEW_MEMO_MAX: the videos pages show at once
+BLOCKS_DECODED = 50_000  # users' block lists kept decoded: viewers and the creators ranked
 
 
 class Social:
@@ -82,6 +86,9 @@ class Social:
             STATES_DECODED
         )
         self._counts_json: DecodeMemo[int, bytes, bytes] = DecodeMemo(COUNTS_ENCODED)
+        self._blocks: DecodeMemo[int, tuple[bytes | None, bytes | None], frozenset[int] | None] = (
+            DecodeMemo(BLOCKS_DECODED)
+        )
 
     async def close(self) -> None:
         """Write likes still queued for a group commit."""
@@ -115,23 +122,49 @@ class Social:
         await self.unfollow(blocked_id, blocker_id)
 
     async def unblock(self, blocker_id: int, blocked_id: int) -> None:
-        await self._remove(repo.blocks, blocker_id, blocked_id)
+        if await self._remove(repo.blocks, blocker_id, blocked_id):
+            await self._restamp([blocker_id])  # no event, but the remembered blocks change
 
     async def blocked_between(self, a: int, b: int) -> bool:
         """Whether either user blocks the other."""
         return frozenset((a, b)) in await self.blocked_pairs([(a, b)])
 
     async def blocked_pairs(self, pairs: list[tuple[int, int]]) -> set[frozenset[int]]:
-        """Which of these pairs of users have a block between them, either way round."""
-        by_engine: dict[Any, list[tuple[int, int]]] = defaultdict(list)
-        for a, b in set(pairs):
-            by_engine[self.db.engine_for_id(a)].append((a, b))
-            by_engine[self.db.engine_for_id(b)].append((b, a))
-        found: set[frozenset[int]] = set()
-        for engine, edges in by_engine.items():
-            async with engine.connect() as conn:
-                present = await repo.edges_present(conn, repo.blocks, edges)
-            found.update(frozenset(edge) for edge in present)
+        """Which of these pairs of users have a block between them, either way round (For
+        You checks every candidate's creator): from each user's remembered block list."""
+        unique = set(pairs)
+        blocks = await self._blocks_of(list({user for pair in unique for user in pair}))
+        return {frozenset((a, b)) for a, b in unique if b in blocks[a] or a in blocks[b]}
+
+    async def _blocks_of(self, user_ids: list[int]) -> dict[int, frozenset[int]]:
+        """Whom each user blocks: remembered in the cache under the user's stamp (their block
+        or unblock renews it, flick.social.viewer), read from SQL, one query per database,
+        for the users not remembered. Most lists are empty; one cache read for them all."""
+        keys = [key for user in user_ids for key in (blocks_key(user), stamp_key(user))]
+        raw = await self.cache.get_many(keys)
+        found: dict[int, frozenset[int]] = {}
+        stamps: dict[int, bytes | None] = {}
+        for at, user in enumerate(user_ids):
+            source = raw[2 * at], raw[2 * at + 1]
+            remembered = self._blocks.decoded(user, source, decode_blocks)
+            if remembered is None:
+                stamps[user] = source[1]  # read before SQL: a block committed since renews it
+            else:
+                found[user] = remembered
+        if stamps:
+            by_engine: dict[Any, list[int]] = defaultdict(list)
+            for user in stamps:
+                by_engine[self.db.engine_for_id(user)].append(user)
+            read: dict[int, set[int]] = {}
+            for engine, users in by_engine.items():
+                async with engine.connect() as conn:
+                    read |= await repo.edges_of(conn, repo.blocks, users)
+            loaded = {user: frozenset(read.get(user, ())) for user in stamps}
+            await self.cache.set_many(
+                {blocks_key(u): encode_blocks(ids, stamps[u]) for u, ids in loaded.items()},
+                ttl=STATE_TTL_S,
+            )
+            found |= loaded
         return found
 
     async def following_among(self, follower_id: int, user_ids: list[int]) -> set[int]:

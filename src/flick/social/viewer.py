@@ -1,8 +1,10 @@
 """What a viewer likes and follows, as feed pages need it (`viewer.liked`, `viewer.following`,
-and the whole followee list the Following feed merges), remembered in the cache so that paging
-through a feed does not query SQL per page.
+the whole followee list the Following feed merges, and whom each user blocks, which every
+ranked list checks its creators against), remembered in the cache so that paging through a
+feed does not query SQL per page.
 
-A viewer's state changes only through their own likes, unlikes, follows, unfollows and blocks,
+A viewer's state changes only through their own likes, unlikes, follows, unfollows, blocks and
+unblocks,
 and each of those, once committed, writes a fresh *stamp* for the viewer. A remembered state
 carries the stamp it was read under and is used only while that stamp is current:
 
@@ -121,6 +123,24 @@ def decode_followees(raw: bytes | None, *, stamp: bytes | None) -> Followees | N
         return None
     data = orjson.loads(raw)
     return Followees(data["ids"], data["complete"]) if data["stamp"] == _text(stamp) else None
+
+
+def encode_blocks(user_ids: Iterable[int], stamp: bytes | None) -> bytes:
+    return orjson.dumps({"stamp": _text(stamp), "ids": sorted(user_ids)})
+
+
+def decode_blocks(source: tuple[bytes | None, bytes | None]) -> frozenset[int] | None:
+    """From (the remembered block list, the user's stamp now): whom the user blocks, if it
+    was read under that stamp, else None."""
+    raw, stamp = source
+    if raw is None:
+        return None
+    data = orjson.loads(raw)
+    return frozenset(data["ids"]) if data["stamp"] == _text(stamp) else None
+
+
+def blocks_key(user_id: int) -> str:
+    return f"soc:blocks:{user_id}"
 
 
 def followees_key(user_id: int) -> str:
