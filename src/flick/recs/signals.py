@@ -14,15 +14,17 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 
 from flick.platform.cache import Cache
+from flick.platform.memo import DecodeMemo
 from flick.recs.entities import CreatorSignals, VideoSignals
 
 MINUTE_BUCKETS = 5  # the 5-minute window, in 1-minute buckets
 TEN_MINUTE_BUCKETS = 6  # the hour, in 10-minute buckets
+SUMMARIES_DECODED = 50_000  # video summaries kept decoded per process (DecodeMemo)
 SUMMARY_TTL_S = 70 * 60  # a video nobody watched for an hour has no signals left
 CREATOR_TTL_S = 30 * 86_400  # a creator's record covers the last month of activity
 TRENDING_KEY = "sig:trending"
@@ -50,6 +52,10 @@ class Signals:
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
+        # Summaries as decoded, by video: ranking re-reads the same few thousand every second.
+        self._summaries: DecodeMemo[int, tuple[int, bytes], tuple[float, VideoSignals]] = (
+            DecodeMemo(SUMMARIES_DECODED)
+        )
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -91,7 +97,16 @@ class Signals:
         """Each video's signals (zeros for a video nobody watched lately)."""
         now = time.time() if now is None else now
         found = await self.cache.get_many([_summary_key(v) for v in video_ids])
-        return {v: _decode(v, raw, now) for v, raw in zip(video_ids, found, strict=True)}
+        signals = {}
+        for video_id, raw in zip(video_ids, found, strict=True):
+            if raw is None:
+                signals[video_id] = VideoSignals(video_id)
+                continue
+            at, summary = self._summaries.decoded(video_id, (video_id, raw), _decode)
+            if summary.views_5m and now - at > MINUTE_BUCKETS * 60:
+                summary = replace(summary, views_5m=0)  # nothing refreshed it for 5 minutes
+            signals[video_id] = summary
+        return signals
 
     async def creators(self, creator_ids: Sequence[int]) -> dict[int, CreatorSignals]:
         """Each creator's 30-day record (zeros for a new creator)."""
@@ -205,10 +220,8 @@ def _encode(signals: VideoSignals, now: float) -> bytes:
     )
 
 
-def _decode(video_id: int, raw: bytes | None, now: float) -> VideoSignals:
-    if raw is None:
-        return VideoSignals(video_id)
+def _decode(source: tuple[int, bytes]) -> tuple[float, VideoSignals]:
+    """(when the summary was written, the signals it holds), from (video id, summary)."""
+    video_id, raw = source
     at, views_5m, views_1h, completions, likes, skips, ratio_sum = orjson.loads(raw)
-    if now - at > MINUTE_BUCKETS * 60:
-        views_5m = 0  # nothing refreshed it for five minutes: nothing came in
-    return VideoSignals(video_id, views_5m, views_1h, completions, likes, skips, ratio_sum)
+    return at, VideoSignals(video_id, views_5m, views_1h, completions, likes, skips, ratio_sum)

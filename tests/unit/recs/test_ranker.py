@@ -66,7 +66,7 @@ def candidate(
 
 
 def scored(video_id: int, creator_id: int, score: float) -> Scored:
-    return Scored(candidate(video_id, creator_id=creator_id), score, {})
+    return Scored(candidate(video_id, creator_id=creator_id), score, ())
 
 
 def watched(video_id: int, *, views: int, completions: int, likes: int = 0) -> VideoSignals:
@@ -94,6 +94,7 @@ async def test_the_blend_is_the_documented_sum() -> None:
     )
     assert only.score == pytest.approx(expected)
     assert set(only.features) == set(FEATURES)
+    assert only.score == pytest.approx(RankWeights().score(only.features))
 
 
 async def test_signals_order_the_candidates() -> None:
@@ -231,7 +232,7 @@ def test_space_creators_holds_for_every_window_and_keeps_every_item(
 
 def by_source(*sources: Source) -> list[Scored]:
     """Items already in rank order (video id = rank), from the given sources."""
-    return [Scored(candidate(v, source=s), -float(v), {}) for v, s in enumerate(sources)]
+    return [Scored(candidate(v, source=s), -float(v), ()) for v, s in enumerate(sources)]
 
 
 def test_mix_sources_interleaves_by_share_keeping_each_sources_order() -> None:
