@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from collections import Counter
 
 from flick.feed.model import Author, newest_first
 from flick.feed.store import INBOX_CAP, POSTS_CAP, REMARK_AFTER_S, AuthorStore, InboxStore
@@ -28,6 +29,10 @@ MAX_FOLLOWING = 10_000  # followees merged per read: TikTok's follow limit
 MAX_PULLED = 100
 LOAD_CONCURRENCY = 16  # creators read from SQL at once when the cache does not know them
 MAX_ROUNDS = 5  # refills of a page whose candidates were filtered away (deleted, blocked)
+# For You's following source takes at most this many videos of one creator: its lists show
+# one per creator in any five anyway, and reading each followee's 60 newest posts to merge
+# them was a quarter of an assembly.
+NEWEST_PER_CREATOR = 5
 
 
 class FollowingFeed:
@@ -39,25 +44,35 @@ class FollowingFeed:
         self.social = social
         self.videos = videos
 
-    async def newest(self, viewer_id: int, count: int) -> list[int]:
-        """The first `count` ids of the viewer's Following feed (For You's following source)."""
-        ids, _ = await self.page(viewer_id, cursor=None, limit=count)
+    async def newest(
+        self, viewer_id: int, count: int, *, per_creator: int = NEWEST_PER_CREATOR
+    ) -> list[int]:
+        """The first `count` ids of the viewer's Following feed, at most `per_creator` of any
+        one creator (For You's following source)."""
+        ids, _ = await self.page(viewer_id, cursor=None, limit=count, per_creator=per_creator)
         return ids
 
     async def page(
-        self, viewer_id: int, *, cursor: int | None, limit: int
+        self, viewer_id: int, *, cursor: int | None, limit: int, per_creator: int | None = None
     ) -> tuple[list[int], int | None]:
-        """Video ids newest first, and the cursor of the next page (None at the end)."""
+        """Video ids newest first, and the cursor of the next page (None at the end); with
+        `per_creator`, at most that many of any one creator, read from the newest that many
+        of each pulled post list (instead of `limit` of each)."""
         await self.wake(viewer_id)
         followees = await self.followee_ids(viewer_id)
         authors = await self.known_authors(followees)
         page: list[int] = []
+        taken: Counter[int] = Counter()  # videos on the page, by creator
+        read_each = min(limit, per_creator or limit)
         before = cursor
         for _ in range(MAX_ROUNDS):
-            candidates = await self._candidates(viewer_id, authors, before=before, limit=limit)
-            page += (await self._visible(viewer_id, candidates, set(followees)))[
-                : limit - len(page)
-            ]
+            candidates = await self._candidates(
+                viewer_id, authors, before=before, limit=limit, read_each=read_each
+            )
+            for video_id, creator in await self._visible(viewer_id, candidates, set(followees)):
+                if len(page) < limit and (per_creator is None or taken[creator] < per_creator):
+                    page.append(video_id)
+                    taken[creator] += 1
             if len(page) == limit or len(candidates) < limit:
                 return page, page[-1] if len(page) == limit else None
             before = candidates[-1]
@@ -113,25 +128,32 @@ class FollowingFeed:
         return await self.authors.load(creator_id, video_ids)
 
     async def _candidates(
-        self, viewer_id: int, authors: dict[int, Author], *, before: int | None, limit: int
+        self,
+        viewer_id: int,
+        authors: dict[int, Author],
+        *,
+        before: int | None,
+        limit: int,
+        read_each: int,
     ) -> list[int]:
-        """The `limit` newest ids below `before` of the inbox and the pulled post lists."""
+        """The `limit` newest ids below `before` of the inbox and the pulled post lists (the
+        newest `read_each` of each)."""
         plan = pull_plan(authors, before=before, limit=limit)
         inbox, pulled = await asyncio.gather(
             self.inboxes.read(viewer_id, before=before, limit=limit),
-            self.authors.posts_many(plan, limit=limit),
+            self.authors.posts_many(plan, limit=read_each),
         )
         return newest_first(set(inbox).union(*pulled))[:limit]
 
     async def _visible(
         self, viewer_id: int, candidates: list[int], followees: set[int]
-    ) -> list[int]:
-        """The candidates still ready, by followed creators with no block either way."""
+    ) -> list[tuple[int, int]]:
+        """(video, creator) of the candidates still ready, by followed creators with no block
+        either way."""
         owners = await self.videos.ready_owners(candidates) if candidates else {}
-        shown = [video_id for video_id in candidates if owners.get(video_id) in followees]
-        pairs = [(viewer_id, owners[video_id]) for video_id in shown]
-        blocked = await self.social.blocked_pairs(pairs) if pairs else set()
-        return [v for v in shown if frozenset((viewer_id, owners[v])) not in blocked]
+        shown = [(v, owners[v]) for v in candidates if owners.get(v) in followees]
+        blocked = await self.social.blocked_pairs([(viewer_id, c) for _, c in shown])
+        return [(v, c) for v, c in shown if frozenset((viewer_id, c)) not in blocked]
 
 
 def pull_plan(

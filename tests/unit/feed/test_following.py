@@ -34,6 +34,16 @@ class World:
         followees = set(self.follows.get(viewer, []))
         return sorted((v for v, c in self.videos.items() if c in followees), reverse=True)
 
+    def expected_newest(self, viewer: int, count: int, per_creator: int) -> list[int]:
+        taken: dict[int, int] = {}
+        newest = []
+        for video in self.expected(viewer):
+            creator = self.videos[video]
+            if taken.get(creator, 0) < per_creator and len(newest) < count:
+                taken[creator] = taken.get(creator, 0) + 1
+                newest.append(video)
+        return newest
+
 
 class FakeSocial:
     def __init__(self, world: World) -> None:
@@ -131,6 +141,8 @@ async def test_both_policies_give_the_brute_force_feed(seed: int) -> None:
             viewer = rng.choice(sorted(readers))
             got = [await f.pages(viewer, limit=4) for f in instances]
             assert got[0] == got[1] == world.expected(viewer)
+            newest = [await f.feed.newest(viewer, 5, per_creator=2) for f in instances]
+            assert newest[0] == newest[1] == world.expected_newest(viewer, 5, 2)
             continue
         for instance in instances:
             await instance.fanout.apply(event)
