@@ -93,3 +93,21 @@ async def test_a_delete_shows_at_once_here_and_within_the_memo_elsewhere(
     assert await services.videos.ready_cards([video]) == {}
     await asyncio.sleep(0.35)
     assert await elsewhere.ready_cards([video]) == {}
+
+
+async def test_cards_of_several_creators_read_their_creators_together(services: Container) -> None:
+    makers = [
+        (await services.accounts.signup(f"maker{n}", password="hunter2hunter2")).user.id
+        for n in range(3)
+    ]
+    await services.accounts.user_json(makers[0])  # one creator cached, two read from SQL
+    videos = [
+        await ready_video(services, maker, sha256=f"{n:02x}".ljust(64, "0"))
+        for n, maker in enumerate(makers)
+    ]
+    assert await services.accounts.user_json_many(makers) == {
+        maker: await services.accounts.user_json(maker) for maker in makers
+    }
+    cards = await services.videos.ready_cards(videos)
+    for video, maker in zip(videos, makers, strict=True):
+        assert orjson.loads(cards[video].json)["creator"]["id"] == str(maker)

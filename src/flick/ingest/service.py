@@ -10,7 +10,6 @@ worker finishing the asset) sees the other's write and settles the video; the tr
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -338,11 +337,9 @@ class Videos:
     async def _describe_many(
         self, read: Sequence[tuple[Video, Asset | None]]
     ) -> dict[int, dict[str, Any]]:
-        """`describe` of each video, their creators' cached objects read concurrently (on
-        Redis, concurrent reads share one round trip) rather than one after another."""
-        owners = list({video.owner_id for video, _ in read})
-        found = await asyncio.gather(*(self.accounts.user_json(owner) for owner in owners))
-        creators = {owner: _creator_fields(raw) for owner, raw in zip(owners, found, strict=True)}
+        """`describe` of each video, their creators' objects in one cache read."""
+        found = await self.accounts.user_json_many(list({video.owner_id for video, _ in read}))
+        creators = {owner: _creator_fields(raw) for owner, raw in found.items()}
         return {
             video.id: video_view(
                 video, asset or await self.asset(video.asset), creator=creators[video.owner_id]
