@@ -152,7 +152,7 @@ async def test_the_two_tower_index_feeds_it_once_a_model_exists(
         await apply_video_event(services.retrieval, event)
     viewer = await signup(world.client, "modelled")
     ranked = await services.foryou._candidates(
-        await user_id(world.client, viewer), set(), now=time.time()
+        await user_id(world.client, viewer), set(), [], now=time.time()
     )
     sources = {candidate.source for candidate in ranked}
     assert "retrieval" in sources

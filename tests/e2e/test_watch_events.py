@@ -172,3 +172,16 @@ async def test_signals_are_visible_within_seconds_through_the_bus(
     finally:
         stop.set()
         await asyncio.gather(*running)
+
+
+async def test_a_viewer_without_watches_is_remembered_until_the_first(
+    client: httpx.AsyncClient, services: Container, viewer: str, video: int
+) -> None:
+    viewer_id = await user_id(client, viewer)
+    assert await services.watches.recent(viewer_id) == []  # from SQL, then remembered
+    assert await services.cache.get(f"watch:none:{viewer_id}") is not None
+    report = {"video_id": str(video), "watched_ms": 4_000}
+    assert (await post(client, viewer, report)).status_code == 202
+    assert await services.cache.get(f"watch:none:{viewer_id}") is None
+    await services.cache.delete(f"recent:{viewer_id}")  # evicted: SQL still knows
+    assert [w.video_id for w in await services.watches.recent(viewer_id)] == [video]

@@ -37,7 +37,7 @@ from flick.recs.ranker import (
     mix_sources,
     space_creators,
 )
-from flick.recs.service import Watches
+from flick.recs.service import RecentWatch, Watches
 from flick.recs.signals import Signals
 from flick.social.service import Social
 
@@ -177,8 +177,9 @@ class ForYou:
 
     async def _assemble(self, viewer_id: int) -> tuple[str, list[int]]:
         now = time.time()
-        seen = await self._seen(viewer_id)
-        offered = await self._candidates(viewer_id, seen, now=now)
+        watched = await self.watches.recent(viewer_id)  # read once: seen, and the index's query
+        seen = await self._seen(viewer_id, watched)
+        offered = await self._candidates(viewer_id, seen, watched, now=now)
         rules = [drop_seen(seen), mix_sources(self.mix.shares()), space_creators(CREATOR_WINDOW)]
         ranked = await self.ranker.rank(offered, signals=self.signals, now=now, rules=rules)
         pairs = [(s.candidate.video_id, s.candidate.creator_id) for s in ranked][:LIST_LENGTH]
@@ -195,9 +196,11 @@ class ForYou:
         await self.cache.set(_list_key(viewer_id, list_id), orjson.dumps(ids), ttl=self.list_ttl_s)
         return list_id, ids
 
-    async def _candidates(self, viewer_id: int, seen: set[int], *, now: float) -> list[Candidate]:
+    async def _candidates(
+        self, viewer_id: int, seen: set[int], watched: list[RecentWatch], *, now: float
+    ) -> list[Candidate]:
         sources: list[tuple[Source, list[tuple[int, float | None]]]] = [
-            ("retrieval", await self._retrieved(viewer_id, now=now)),
+            ("retrieval", self._retrieved(viewer_id, watched, now=now)),
             ("following", [(v, None) for v in await self._following(viewer_id)]),
             ("trending", [(v, None) for v in await self._trending()]),
             ("exploration", [(v, None) for v in await self._explored(seen, now=now)]),
@@ -209,12 +212,13 @@ class ForYou:
                     offered[video_id] = (source, score)
         return await self._visible(viewer_id, offered)
 
-    async def _retrieved(self, viewer_id: int, *, now: float) -> list[tuple[int, float | None]]:
+    def _retrieved(
+        self, viewer_id: int, watched: list[RecentWatch], *, now: float
+    ) -> list[tuple[int, float | None]]:
         retrieval, count = self.retrieval(), self.mix.offered("retrieval")
         if retrieval is None or not count:
             return []
-        recent = await self.watches.recent(viewer_id)
-        found = retrieval.candidates(viewer_id, recent, k=count, now=now)
+        found = retrieval.candidates(viewer_id, watched, k=count, now=now)
         return [(video_id, score) for video_id, score in found]
 
     async def _following(self, viewer_id: int) -> list[int]:
@@ -254,9 +258,8 @@ class ForYou:
 
     # --- what the viewer has seen ------------------------------------------------------------
 
-    async def _seen(self, viewer_id: int) -> set[int]:
+    async def _seen(self, viewer_id: int, watched: list[RecentWatch]) -> set[int]:
         served = await self.cache.zrange(_served_key(viewer_id), limit=SERVED_KEPT)
-        watched = await self.watches.recent(viewer_id)
         return {int(member) for member, _ in served} | {w.video_id for w in watched}
 
     async def _served(self, viewer_id: int, items: Sequence[int]) -> None:

@@ -28,6 +28,7 @@ QUICK_SKIP_MS = 2_000  # left within two seconds: the viewer did not want it
 MAX_CLOCK_SKEW_S = 86_400  # a report dated more than a day back (or in the future) is re-dated
 DEDUPE_WINDOW_S = 1_800  # one counted view per user and video per half hour
 RECENT_KEPT = 50  # watches kept hot per user: the user tower pools the last 50 (DESIGN.md)
+NO_WATCHES_TTL_S = 300.0  # how long "SQL holds no watches of this user" is remembered
 
 
 class WatchReport(NamedTuple):
@@ -113,6 +114,8 @@ class Watches:
         cached = await self.cache.zrange(_recent_key(user_id), limit=RECENT_KEPT)
         if cached:
             return [_recent_of(member, ts) for member, ts in cached]
+        if await self.cache.get(_none_key(user_id)) is not None:
+            return []  # SQL had none lately (new viewers: every For You assembly asks)
         async with self.db.read(shard_of(user_id)) as conn:
             found = await repo.recent_watches(conn, user_id, limit=RECENT_KEPT)
         watches = [
@@ -122,6 +125,8 @@ class Watches:
         if watches:
             members = {f"{w.video_id}:{w.watch_ratio:.3f}:{w.ts}": w.ts for w in watches}
             await self.cache.zadd(_recent_key(user_id), members, cap=RECENT_KEPT)
+        else:
+            await self.cache.set(_none_key(user_id), b"1", ttl=NO_WATCHES_TTL_S)
         return watches
 
     async def _first_views(self, user_id: int, video_ids: set[int]) -> set[int]:
@@ -134,6 +139,7 @@ class Watches:
     async def _remember(self, user_id: int, watches: list[Watch]) -> None:
         members = {f"{w.video_id}:{w.watch_ratio:.3f}:{w.id}": w.watched_at for w in watches}
         await self.cache.zadd(_recent_key(user_id), members, cap=RECENT_KEPT)
+        await self.cache.delete(_none_key(user_id))  # should the set be evicted before it
 
 
 def _clamped(report: WatchReport, user_id: int, *, duration_ms: int, now: float) -> Watch:
@@ -170,6 +176,10 @@ def _event_of(watch: Watch, *, creator_id: int, counted: bool) -> Event:
         counted=counted,
         ts=watch.watched_at,
     )
+
+
+def _none_key(user_id: int) -> str:
+    return f"watch:none:{user_id}"
 
 
 def _recent_key(user_id: int) -> str:
