@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from flick.accounts import repository as repo
 from flick.accounts.model import User
 from flick.migrations import current_revisions, head_revision, upgrade_all
+from flick.platform import sql
 from flick.platform.ids import LOGICAL_SHARDS, new_id, shard_of
 from flick.platform.outbox import first_delivery
 from flick.platform.sql import Database, ShardMap, ShardRange
@@ -128,3 +129,26 @@ def test_shard_map_parsing_and_gaps() -> None:
         ShardMap.parse("0-1023=postgresql://h/a;5-6=postgresql://h/b")
     with pytest.raises(ValueError, match="FIRST-LAST=URL"):
         ShardMap.parse("zero=postgresql://h/a")
+
+
+async def test_a_pooled_connection_killed_while_idle_is_replaced(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL restarted, or a proxy closed idle connections: the next query still
+    answers (a connection idle past POOL_PING_IDLE_S is pinged, and replaced if dead)."""
+    import asyncpg
+
+    monkeypatch.setattr(sql, "POOL_PING_IDLE_S", 0.0)
+    async with db.read(0) as conn:
+        if conn.dialect.name != "postgresql":
+            pytest.skip("SQLite has no server to lose connections to")
+        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        url = conn.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    outsider = await asyncpg.connect(url)  # not from the pool: the pooled one sits idle
+    try:
+        assert await outsider.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await outsider.close()
+    for _ in range(3):  # whichever pooled connection comes next
+        async with db.read(0) as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
