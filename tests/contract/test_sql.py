@@ -132,23 +132,25 @@ def test_shard_map_parsing_and_gaps() -> None:
 
 
 async def test_a_pooled_connection_killed_while_idle_is_replaced(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    make_postgres_database, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL restarted, or a proxy closed idle connections: the next query still
     answers (a connection idle past POOL_PING_IDLE_S is pinged, and replaced if dead)."""
     import asyncpg
 
     monkeypatch.setattr(sql, "POOL_PING_IDLE_S", 0.0)
-    async with db.read(0) as conn:
-        if conn.dialect.name != "postgresql":
-            pytest.skip("SQLite has no server to lose connections to")
-        pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
-        url = conn.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    outsider = await asyncpg.connect(url)  # not from the pool: the pooled one sits idle
+    url = await make_postgres_database()
+    db = Database(ShardMap.single(url), pool_size=2)
     try:
-        assert await outsider.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await outsider.close()
-    for _ in range(3):  # whichever pooled connection comes next
         async with db.read(0) as conn:
-            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+        outsider = await asyncpg.connect(url)  # not from the pool: the pooled one sits idle
+        try:
+            assert await outsider.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await outsider.close()
+        for _ in range(3):  # whichever pooled connection comes next
+            async with db.read(0) as conn:
+                assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await db.close()

@@ -232,5 +232,5 @@ async def test_the_following_tab_over_http_and_in_for_you(
     assert item["id"] == str(video) and item["viewer"]["following"] is True
     assert answer.json()["next_cursor"] is None
     assert video in await services.following.newest(people.ids["bob"], 10)
-    foryou = await services.foryou._candidates(people.ids["bob"], set(), now=0.0)
+    foryou = await services.foryou._candidates(people.ids["bob"], set(), [], now=0.0)
     assert {(c.video_id, c.source) for c in foryou} == {(video, "following")}
