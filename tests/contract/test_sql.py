@@ -154,3 +154,12 @@ async def test_a_pooled_connection_killed_while_idle_is_replaced(
                 assert (await conn.execute(text("SELECT 1"))).scalar() == 1
     finally:
         await db.close()
+
+
+async def test_by_engine_groups_rows_by_the_database_holding_them(db: Database) -> None:
+    ids = [new_id(shard) for shard in (0, 1, 511, 512, 900, LOGICAL_SHARDS - 1)]
+    grouped = db.by_engine(ids, int)
+    assert sorted(id_ for part in grouped.values() for id_ in part) == sorted(ids)
+    assert len(grouped) == len({db.engine_for_id(id_) for id_ in ids})
+    for engine, part in grouped.items():
+        assert all(db.engine_for_id(id_) is engine for id_ in part)

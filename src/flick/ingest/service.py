@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -317,11 +316,8 @@ class Videos:
         return found
 
     async def _read_views(self, video_ids: list[int]) -> list[tuple[Video, Asset | None]]:
-        by_engine: dict[Any, list[int]] = defaultdict(list)
-        for video_id in video_ids:
-            by_engine[self.db.engine_for_id(video_id)].append(video_id)
         found: list[Video] = []
-        for engine, ids in by_engine.items():
+        for engine, ids in self.db.by_engine(video_ids, int).items():
             async with engine.connect() as conn:
                 found += await repo.get_videos(conn, ids)
         if not found:

@@ -45,11 +45,8 @@ class Notifications:
         wanted = [d for d in deliveries if d.actor_id != d.user_id]
         blocked = await self.social.blocked_pairs([(d.user_id, d.actor_id) for d in wanted])
         wanted = [d for d in wanted if frozenset((d.user_id, d.actor_id)) not in blocked]
-        by_engine: dict[Any, list[Delivery]] = defaultdict(list)
-        for delivery in wanted:
-            by_engine[self.db.engine_for_id(delivery.user_id)].append(delivery)
         stored = 0
-        for engine, part in by_engine.items():
+        for engine, part in self.db.by_engine(wanted, lambda d: d.user_id).items():
             for notification in await self._store(engine, part):
                 stored += 1
                 view = orjson.dumps(await self._view(notification))

@@ -96,12 +96,9 @@ class CounterAggregator:
         await self._batches.submit(messages)
 
     async def _handle(self, messages: Sequence[Message]) -> None:
-        by_engine: dict[AsyncEngine, list[Change]] = defaultdict(list)
-        for message in messages:
-            for change in changes_of(message.event):
-                by_engine[self.db.engine_for_id(change.entity_id)].append(change)
-        for engine, changes in by_engine.items():
-            moved = await self._apply(engine, changes)
+        changes = [change for message in messages for change in changes_of(message.event)]
+        for engine, part in self.db.by_engine(changes, lambda c: c.entity_id).items():
+            moved = await self._apply(engine, part)
             if moved:
                 await self.cache.delete(*(counts_key(entity) for entity in moved))
 

@@ -152,11 +152,8 @@ class Social:
             else:
                 found[user] = remembered
         if stamps:
-            by_engine: dict[Any, list[int]] = defaultdict(list)
-            for user in stamps:
-                by_engine[self.db.engine_for_id(user)].append(user)
             read: dict[int, set[int]] = {}
-            for engine, users in by_engine.items():
+            for engine, users in self.db.by_engine(stamps, int).items():
                 async with engine.connect() as conn:
                     read |= await repo.edges_of(conn, repo.blocks, users)
             loaded = {user: frozenset(read.get(user, ())) for user in stamps}
@@ -401,11 +398,8 @@ class Social:
         self, video_ids: list[int], cached: Sequence[bytes | None]
     ) -> dict[int, dict[str, int]]:
         found = {v: orjson.loads(raw) for v, raw in zip(video_ids, cached, strict=True) if raw}
-        missing: dict[Any, list[int]] = defaultdict(list)
-        for video_id in video_ids:
-            if video_id not in found:
-                missing[self.db.engine_for_id(video_id)].append(video_id)
-        for engine, ids in missing.items():
+        missing = [video_id for video_id in video_ids if video_id not in found]
+        for engine, ids in self.db.by_engine(missing, int).items():
             async with engine.connect() as conn:
                 loaded = await repo.get_counters(conn, ids)
             await self.cache.set_many(
