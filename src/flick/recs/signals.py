@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
 
 import orjson
 
@@ -122,7 +123,8 @@ class Signals:
         if unread:
             keys = [_creator_key(c, field) for c in unread for field in _CREATOR_FIELDS]
             values = iter([int(value or 0) for value in await self.cache.get_many(keys)])
-            read = {c: CreatorSignals(c, next(values), next(values), next(values)) for c in unread}
+            width = len(_CREATOR_FIELDS)
+            read = {c: CreatorSignals(c, *islice(values, width)) for c in unread}
             self._creators.remember(read, now + CREATOR_MEMO_S)
             found |= read
         return found

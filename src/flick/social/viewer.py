@@ -4,9 +4,9 @@ ranked list checks its creators against), remembered in the cache so that paging
 feed does not query SQL per page.
 
 A viewer's state changes only through their own likes, unlikes, follows, unfollows, blocks and
-unblocks,
-and each of those, once committed, writes a fresh *stamp* for the viewer. A remembered state
-carries the stamp it was read under and is used only while that stamp is current:
+unblocks, and each of those, once committed, writes a fresh *stamp* for the viewer. A
+remembered state carries the stamp it was read under and is used only while that stamp is
+current:
 
 - a state is tagged with the stamp read *before* its SQL reads, so any write that commits
   after a read replaces the stamp (the write stamps after its commit) and the state is dropped;
@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -119,10 +119,8 @@ def encode_followees(user_ids: list[int], stamp: bytes | None, complete: bool) -
 
 def decode_followees(raw: bytes | None, *, stamp: bytes | None) -> Followees | None:
     """The remembered followee ids if they were read under `stamp`, else None."""
-    if raw is None:
-        return None
-    data = orjson.loads(raw)
-    return Followees(data["ids"], data["complete"]) if data["stamp"] == _text(stamp) else None
+    data = _read_under(raw, stamp)
+    return None if data is None else Followees(data["ids"], data["complete"])
 
 
 def encode_blocks(user_ids: Iterable[int], stamp: bytes | None) -> bytes:
@@ -132,11 +130,8 @@ def encode_blocks(user_ids: Iterable[int], stamp: bytes | None) -> bytes:
 def decode_blocks(source: tuple[bytes | None, bytes | None]) -> frozenset[int] | None:
     """From (the remembered block list, the user's stamp now): whom the user blocks, if it
     was read under that stamp, else None."""
-    raw, stamp = source
-    if raw is None:
-        return None
-    data = orjson.loads(raw)
-    return frozenset(data["ids"]) if data["stamp"] == _text(stamp) else None
+    data = _read_under(*source)
+    return None if data is None else frozenset(data["ids"])
 
 
 def blocks_key(user_id: int) -> str:
@@ -153,6 +148,14 @@ def state_key(viewer_id: int) -> str:
 
 def stamp_key(viewer_id: int) -> str:
     return f"soc:viewer-stamp:{viewer_id}"
+
+
+def _read_under(raw: bytes | None, stamp: bytes | None) -> dict[str, Any] | None:
+    """A remembered JSON object, if it was written under `stamp` (its "stamp" field)."""
+    if raw is None:
+        return None
+    data: dict[str, Any] = orjson.loads(raw)
+    return data if data["stamp"] == _text(stamp) else None
 
 
 def _text(stamp: bytes | None) -> str | None:

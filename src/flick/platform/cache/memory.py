@@ -125,10 +125,7 @@ class MemoryCache:
             if value is not None and expiry.get(key, math.inf) <= now:
                 del values[key], expiry[key]
                 value = None
-            if value is None:
-                left.append(None)
-                continue
-            counter = value if type(value) is int else _as_counter(key, value)
+            counter = _as_counter(key, value)  # absent: 0
             if counter <= 0:
                 left.append(None)
                 continue
