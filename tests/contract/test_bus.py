@@ -381,6 +381,29 @@ async def test_local_fetch_sees_every_writer_in_order_when_two_share_the_file(
         await theirs.close()
 
 
+async def test_local_waiting_fetches_of_every_partition_see_another_process_write(
+    tmp_path: Path,
+) -> None:
+    # Fetches of several partitions wake together when the file changes; the first re-reads
+    # the topic's marks, and the others, checking while that read runs, must still be woken
+    # by it (they once slept out their whole timeout).
+    partitions = 8
+    ours, theirs = (LocalBus(tmp_path, partitions=partitions) for _ in range(2))
+    try:
+        waiting = [
+            asyncio.create_task(ours.fetch("video", group="g", partition=p, timeout=30))
+            for p in range(partitions)
+        ]
+        await asyncio.sleep(0.2)  # every fetch is waiting, the file watch running
+        events = [Event(type="t", key=key, payload={}) for key in range(200)]
+        await theirs.publish("video", events)
+        fetched = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
+        assert sum(len(batch) for batch in fetched) == len(events)
+    finally:
+        await ours.close()
+        await theirs.close()
+
+
 async def test_nats_publish_without_a_stream_raises_instead_of_losing_events() -> None:
     require_service("nats")
     bus = await NatsBus.connect(

@@ -200,8 +200,13 @@ class LocalBus:
             return
         self._marks_version[topic] = self._file_version
         marks = await self._run(lambda: self._read_high_water(topic))
-        for partition, last in enumerate(marks):
-            self._raise_high_water(topic, partition, last)
+        raised = [
+            self._raise_high_water(topic, partition, last) for partition, last in enumerate(marks)
+        ]
+        if any(raised) and topic in self._published:
+            # A fetch of another partition that checked while this read ran saw the version
+            # already marked and the old marks, and went to wait: wake it to look again.
+            self._published.pop(topic).set()
 
     def _ensure_file_watch(self) -> None:
         if self._file_watch is None or self._file_watch.done():
@@ -227,10 +232,13 @@ class LocalBus:
             for p in range(self.partitions)
         ]
 
-    def _raise_high_water(self, topic: str, partition: int, last: int) -> None:
+    def _raise_high_water(self, topic: str, partition: int, last: int) -> bool:
+        """Whether `last` raised the partition's known high-water mark."""
         key = (topic, partition)
         if last > self._high_water.get(key, 0):
             self._high_water[key] = last
+            return True
+        return False
 
     def _read_tail(
         self, topic: str, partition: int, after: int, limit: int
