@@ -203,18 +203,29 @@ class Social:
         videos, creators = state.unchecked(video_ids, creator_ids)
         if videos or creators:
             state = ViewerState.decode(raw, stamp=stamp)  # its own copy to learn in
-            async with self.db.read(shard_of(viewer_id)) as conn:
-                liked = (
-                    await repo.edges_among(conn, repo.likes, viewer_id, videos) if videos else set()
-                )
-                following = (
-                    await repo.edges_among(conn, repo.follows, viewer_id, creators)
-                    if creators
-                    else set()
-                )
+            following = await self._remembered_following(viewer_id, creators)
+            liked: set[int] = set()
+            if videos or following is None:
+                async with self.db.read(shard_of(viewer_id)) as conn:
+                    if videos:
+                        liked = await repo.edges_among(conn, repo.likes, viewer_id, videos)
+                    if following is None:
+                        following = await repo.edges_among(conn, repo.follows, viewer_id, creators)
             state.learn(videos, liked, creators, following)
             await self.cache.set(state_key(viewer_id), state.encode(), ttl=STATE_TTL_S)
         return state.facts(video_ids, creator_ids)
+
+    async def _remembered_following(self, viewer_id: int, creators: list[int]) -> set[int] | None:
+        """Which of these users the viewer follows, from their whole followee list if it is
+        remembered (the Following feed and For You read it on every assembly): no SQL then.
+        None when it is not remembered, or not whole."""
+        if not creators:
+            return set()
+        raw, stamp = await self.cache.get_many([followees_key(viewer_id), stamp_key(viewer_id)])
+        remembered = decode_followees(raw, stamp=stamp)
+        if remembered is None or not remembered.complete:
+            return None
+        return set(creators).intersection(remembered.ids)
 
     async def all_followee_ids(self, user_id: int, *, most: int) -> list[int]:
         """Everyone the user follows, newest follow first, at most `most` (the Following feed
