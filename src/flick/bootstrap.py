@@ -213,9 +213,11 @@ def checkpoints_dir(settings: Settings) -> Path:
 
 async def run_retrieval(services: Container, stop: asyncio.Event) -> None:
     """Hold this process's index replica, fed by the bus, until `stop` is set."""
+    from flick.gateway.metrics import INDEX_METRICS
     from flick.recs.retrieval import Retrieval, run_index_replica  # torch: only where needed
 
     services.retrieval = await asyncio.to_thread(Retrieval, checkpoints_dir(services.settings))
+    INDEX_METRICS.serving = services.retrieval
     # Everything loaded so far (torch, the model, SQLAlchemy's tables) lives as long as the
     # process: out of the collector's way, so a full collection scans only what requests make
     # (it walked ~1M objects here, a pause that showed in feeds' p99).

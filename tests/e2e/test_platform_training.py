@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+from prometheus_client import CollectorRegistry, generate_latest
 
 from flick.bootstrap import Container, checkpoints_dir
+from flick.gateway.metrics import IndexMetrics
 from flick.recs.features import HashedTextEmbedder
 from flick.recs.platform_data import platform_dataset
 from flick.recs.retrieval import Retrieval
@@ -40,3 +42,15 @@ async def test_watches_train_a_model_that_serving_loads(
     assert result.checkpoint is not None and Path(result.checkpoint).parent == directory
     serving = Retrieval(directory)
     assert serving.model is not None and serving.model.version == Path(result.checkpoint).name
+
+    # /metrics shows what the replica serves: nothing before it holds a model, then the
+    # checkpoint's version and each video added.
+    metrics = IndexMetrics()
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    assert "flick_recs_index_videos 0.0" in generate_latest(registry).decode()
+    metrics.serving = serving
+    serving.add_video(videos[0], creator_id=creator, caption="a clip", hashtags=[], duration_s=9)
+    exposed = generate_latest(registry).decode()
+    assert "flick_recs_index_videos 1.0" in exposed
+    assert f'flick_recs_model{{version="{serving.model.version}"}} 1.0' in exposed

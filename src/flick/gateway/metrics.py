@@ -1,4 +1,5 @@
-"""Request metrics kept in plain dicts and exported to Prometheus when scraped.
+"""Request metrics kept in plain dicts and exported to Prometheus when scraped, and the state
+of this process's For You index replica.
 
 prometheus_client's own metric objects take a lock and walk their buckets on every
 observation, several microseconds on a path that is ~15 µs in all; counting into dicts costs
@@ -11,9 +12,18 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from prometheus_client.core import REGISTRY, CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import (
+    REGISTRY,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from flick.recs.retrieval import Retrieval  # imports torch: only where feeds are served
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -55,5 +65,33 @@ class RequestMetrics(Collector):
         yield latency
 
 
+class IndexMetrics(Collector):
+    """This process's retrieval replica (`serving` points it at one): how many videos it
+    can retrieve, and which checkpoint serves. An operator sees from them that `flick train`
+    was picked up; the For You benchmark waits on them before it measures."""
+
+    def __init__(self) -> None:
+        self.serving: Retrieval | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The gauges, read at scrape time (0 and no version before a replica serves)."""
+        retrieval = self.serving
+        model = retrieval.model if retrieval is not None else None
+        videos = GaugeMetricFamily(
+            "flick_recs_index_videos",
+            "videos this process's For You index can retrieve (0 until a model is trained)",
+        )
+        videos.add_metric([], len(retrieval.index) if retrieval is not None and model else 0)
+        yield videos
+        serving = GaugeMetricFamily(
+            "flick_recs_model", "the checkpoint version serving For You here", labels=["version"]
+        )
+        if model is not None:
+            serving.add_metric([model.version], 1)
+        yield serving
+
+
 REQUEST_METRICS = RequestMetrics()
 REGISTRY.register(REQUEST_METRICS)
+INDEX_METRICS = IndexMetrics()
+REGISTRY.register(INDEX_METRICS)

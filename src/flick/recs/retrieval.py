@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from flick.platform.bus import Bus, Event, Message
 from flick.platform.bus.consumer import run_consumer
 from flick.platform.periodic import run_every
 from flick.recs.data import MAX_TAGS, hour_of, weekday_of
-from flick.recs.features import VideoContent, content_features, text_embedder
+from flick.recs.features import FEATURE_DIM, VideoContent, content_features, text_embedder
 from flick.recs.hashing import tag_ids
 from flick.recs.index import VectorIndex
 from flick.recs.model import MAX_HISTORY_WEIGHT, ServingModel, UserInputs, VideoInputs
@@ -59,6 +60,12 @@ class Retrieval:
         self.index = VectorIndex()
         self.videos: dict[int, KnownVideo] = {}
         self._text = text_embedder(self._encoder_name())
+        # FAISS indexes must not change from two threads at once, nor be searched while one
+        # changes: video events are embedded in worker threads (one per bus partition, so
+        # several at once) while requests search from the event loop's. The lock guards the
+        # index and `videos`; embedding (the slow part) happens outside it.
+        self._lock = threading.Lock()
+        self._changed: set[int] | None = None  # videos touched while a reload re-embeds
 
     @property
     def model(self) -> ServingModel | None:
@@ -87,24 +94,47 @@ class Retrieval:
             content_features(content, text=self._text),
             tag_ids(tuple(hashtags), width=MAX_TAGS),
         )
-        self.videos[video_id] = known
-        if self.model is not None:
-            self.index.upsert(np.array([video_id]), self._embed([video_id]))
+        model = self.model
+        vector = self._embed_known([video_id], [known]) if model is not None else None
+        with self._lock:
+            self.videos[video_id] = known
+            if self._changed is not None:
+                self._changed.add(video_id)
+            if self.model is not model:  # a reload swapped models meanwhile: embed anew
+                vector = self._embed_known([video_id], [known])
+            if vector is not None:
+                self.index.upsert(np.array([video_id]), vector)
 
     def remove_video(self, video_id: int) -> None:
         """A deleted video is no longer retrieved."""
-        if self.videos.pop(video_id, None) is not None and self.model is not None:
-            self.index.remove(np.array([video_id]))
+        with self._lock:
+            if self._changed is not None:
+                self._changed.add(video_id)
+            if self.videos.pop(video_id, None) is not None and self.model is not None:
+                self.index.remove(np.array([video_id]))
 
     def maybe_reload(self) -> bool:
-        """Swap in a newer checkpoint and re-embed every known video; whether it changed."""
+        """Swap in a newer checkpoint and re-embed every known video into a new index, which
+        replaces the old one (searches go on meanwhile); whether it changed."""
         if not self.watcher.maybe_reload():
             return False
         self._text = text_embedder(self._encoder_name())
-        ids = list(self.videos)
+        with self._lock:
+            known, self._changed = dict(self.videos), set()
+        ids = list(known)
+        fresh = VectorIndex()
         if ids:
-            self.index.rebuild(np.array(ids, dtype=np.int64), self._embed(ids))
-        log.info("recs: serving checkpoint %s over %d videos", self.model.version, len(ids))  # type: ignore[union-attr]
+            vectors = self._embed_known(ids, [known[v] for v in ids])
+            fresh.rebuild(np.array(ids, dtype=np.int64), vectors)
+        with self._lock:  # what events changed while it embedded, then the swap
+            for video_id in self._changed:
+                if video_id in self.videos:
+                    vector = self._embed_known([video_id], [self.videos[video_id]])
+                    fresh.upsert(np.array([video_id]), vector)
+                else:
+                    fresh.remove(np.array([video_id]))
+            self.index, self._changed = fresh, None
+        log.info("recs: serving checkpoint %s over %d videos", self.model.version, len(fresh))  # type: ignore[union-attr]
         return True
 
     # --- serving ---------------------------------------------------------------------------
@@ -127,12 +157,15 @@ class Retrieval:
             user_id, recent, now=now or time.time(), device=device, locale=locale
         )
         vector = self.model.user_embeddings(inputs)
-        ids, scores = self.index.search(vector, k)
+        with self._lock:
+            ids, scores = self.index.search(vector, k)
         return [(int(v), float(s)) for v, s in zip(ids[0], scores[0], strict=True) if v >= 0]
 
     def _embed(self, video_ids: Sequence[int]) -> np.ndarray:
+        return self._embed_known(video_ids, [self.videos[v] for v in video_ids])
+
+    def _embed_known(self, video_ids: Sequence[int], known: Sequence[KnownVideo]) -> np.ndarray:
         assert self.model is not None
-        known = [self.videos[v] for v in video_ids]
         inputs = VideoInputs(
             np.array(video_ids, dtype=np.int64),
             np.array([k.creator_id for k in known], dtype=np.int64),
@@ -145,13 +178,15 @@ class Retrieval:
     def _user_inputs(
         self, user_id: int, recent: Sequence[RecentWatch], *, now: float, device: int, locale: int
     ) -> UserInputs:
-        history = [w for w in reversed(recent) if w.video_id in self.videos][-HISTORY:]
+        # Without the lock: each dict lookup is atomic, and a video removed meanwhile is
+        # simply left out.
+        found = ((w, self.videos.get(w.video_id)) for w in reversed(recent))
+        history = [(w, known) for w, known in found if known is not None][-HISTORY:]
         pad = HISTORY - len(history)
-        ids = [0] * pad + [w.video_id for w in history]
-        weights = [0.0] * pad + [min(w.watch_ratio, MAX_HISTORY_WEIGHT) for w in history]
+        ids = [0] * pad + [w.video_id for w, _ in history]
+        weights = [0.0] * pad + [min(w.watch_ratio, MAX_HISTORY_WEIGHT) for w, _ in history]
         features = np.stack(
-            [np.zeros_like(self._any_features())]
-            + [self.videos[w.video_id].features for w in history]
+            [np.zeros(FEATURE_DIM, np.float32)] + [known.features for _, known in history]
         ).astype(np.float32)
         rows = [0] * pad + list(range(1, len(history) + 1))
         at = np.array([now])
@@ -166,9 +201,6 @@ class Retrieval:
             device=np.array([device], dtype=np.int64),
             locale=np.array([locale], dtype=np.int64),
         )
-
-    def _any_features(self) -> np.ndarray:
-        return next(iter(self.videos.values())).features
 
     def _encoder_name(self) -> str:
         return self.model.model.config.text_encoder if self.model is not None else "hashed-ngrams"

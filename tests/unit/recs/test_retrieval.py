@@ -5,6 +5,7 @@ restart."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,18 @@ async def test_keyframe_stills_and_loudness_reach_the_content_features(tmp_path:
     plain, red, blue = (retrieval.videos[v].features for v in (1, 2, 3))
     assert not np.array_equal(plain, red)  # stills and loudness changed the features
     assert not np.array_equal(red, blue)  # and the colours tell videos apart
+
+
+def test_events_from_worker_threads_searches_and_a_reload_do_not_race(tmp_path: Path) -> None:
+    # The replica applies `video` events in worker threads, several partitions at once, while
+    # requests search and a new checkpoint may swap in: once crashed the server (a double
+    # free in FAISS). In a subprocess, so a crash fails this test instead of the test run.
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.unit.recs.index_race", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[3],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["held=1072", "same=True", "current=True"]
