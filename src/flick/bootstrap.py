@@ -214,8 +214,9 @@ def checkpoints_dir(settings: Settings) -> Path:
 async def run_retrieval(services: Container, stop: asyncio.Event) -> None:
     """Hold this process's index replica, fed by the bus, until `stop` is set."""
     from flick.gateway.metrics import INDEX_METRICS
-    from flick.recs.retrieval import Retrieval, run_index_replica  # torch: only where needed
+    from flick.recs.retrieval import Retrieval, run_index_replica, serve_on_one_thread
 
+    serve_on_one_thread()
     services.retrieval = await asyncio.to_thread(Retrieval, checkpoints_dir(services.settings))
     INDEX_METRICS.serving = services.retrieval
     # Everything loaded so far (torch, the model, SQLAlchemy's tables) lives as long as the

@@ -123,6 +123,8 @@ async def test_signals_follow_completions_skips_and_likes(
     from .test_social import recorded
 
     likes = [e for e in await recorded(services) if e.type == "social.video_liked"]
+    # read before the counting: this process remembers it, and the counting must renew it
+    assert (await services.signals.videos([video]))[video].views_1h == 0
     await count_signals(services)
     await SignalAggregator(services.signals)._handle([Message("interaction", 0, 1, likes[0])])
     [signals] = (await services.signals.videos([video])).values()

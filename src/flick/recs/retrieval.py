@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
+import torch
 
 from flick.ingest.events import DELETED, READY
 from flick.ingest.events import TOPIC as VIDEO
@@ -41,6 +43,15 @@ log = logging.getLogger(__name__)
 RELOAD_EVERY_S = 60.0  # how often a replica looks for a newer checkpoint
 HISTORY = 50  # watches pooled into the user vector (the user tower's N)
 MAX_STILLS = 8  # keyframe stills read per video (the ladder makes at most 8)
+
+
+def serve_on_one_thread() -> None:
+    """One thread for torch and FAISS in a serving process. Serving embeds one user (and one
+    new video) at a time: too little to share, and an idle pool's threads spin-wait between
+    requests, taking the cores the event loop needs (with torch's default of a thread per
+    core, a For You assembly took ~10x longer here)."""
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ MINUTE_BUCKETS = 5  # the 5-minute window, in 1-minute buckets
 TEN_MINUTE_BUCKETS = 6  # the hour, in 10-minute buckets
 SUMMARIES_DECODED = 50_000  # video summaries kept decoded per process (DecodeMemo)
 CREATOR_MEMO_S = 1.0  # how long a process reuses a creator's record it read
+VIDEO_MEMO_S = 1.0  # and a video's summary: ranking reads ~400 a list, the same every second
 CREATORS_MEMO_MAX = 50_000
 SUMMARY_TTL_S = 70 * 60  # a video nobody watched for an hour has no signals left
 CREATOR_TTL_S = 30 * 86_400  # a creator's record covers the last month of activity
@@ -60,6 +61,9 @@ class Signals:
             DecodeMemo(SUMMARIES_DECODED)
         )
         self._creators: ShortMemo[int, CreatorSignals] = ShortMemo(CREATORS_MEMO_MAX)
+        self._videos: ShortMemo[int, tuple[float, VideoSignals] | None] = ShortMemo(
+            SUMMARIES_DECODED
+        )
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -92,6 +96,7 @@ class Signals:
             signals = _signals_of(video_id, values[i * _KEYS_PER_VIDEO :][:_KEYS_PER_VIDEO])
             summaries[_summary_key(video_id)] = _encode(signals, now)
             trending[str(video_id)] = signals.trending
+            self._videos.forget(video_id)  # this process's readers see the change at once
         await self.cache.set_many(summaries, ttl=SUMMARY_TTL_S)
         await self.cache.zadd(TRENDING_KEY, trending, cap=TRENDING_KEPT)
 
@@ -100,15 +105,29 @@ class Signals:
     async def videos(
         self, video_ids: Sequence[int], *, now: float | None = None
     ) -> dict[int, VideoSignals]:
-        """Each video's signals (zeros for a video nobody watched lately)."""
+        """Each video's signals (zeros for a video nobody watched lately). A summary read
+        within VIDEO_MEMO_S comes from this process's memo (the process that refreshes one
+        forgets it at once)."""
         now = time.time() if now is None else now
-        found = await self.cache.get_many([_summary_key(v) for v in video_ids])
+        clock = time.monotonic()
+        remembered, unread = self._videos.fresh(video_ids, clock)
+        if unread:
+            found = await self.cache.get_many([_summary_key(v) for v in unread])
+            read = {
+                video_id: None
+                if raw is None
+                else self._summaries.decoded(video_id, (video_id, raw), _decode)
+                for video_id, raw in zip(unread, found, strict=True)
+            }
+            self._videos.remember(read, clock + VIDEO_MEMO_S)
+            remembered |= read
         signals = {}
-        for video_id, raw in zip(video_ids, found, strict=True):
-            if raw is None:
+        for video_id in video_ids:
+            entry = remembered[video_id]
+            if entry is None:
                 signals[video_id] = VideoSignals(video_id)
                 continue
-            at, summary = self._summaries.decoded(video_id, (video_id, raw), _decode)
+            at, summary = entry
             if summary.views_5m and now - at > MINUTE_BUCKETS * 60:
                 summary = replace(summary, views_5m=0)  # nothing refreshed it for 5 minutes
             signals[video_id] = summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -275,6 +276,32 @@ def test_mix_sources_keeps_every_item_in_its_sources_order(
     for source in SOURCES:
         ids = [s.candidate.video_id for s in mixed if s.candidate.source == source]
         assert ids == sorted(ids)
+
+
+def reference_mix(shares: dict[Source, int], ranked: list[Scored]) -> list[Scored]:
+    """mix_sources as its docstring states it: one max() over the sources per position."""
+    total = sum(shares.values())
+    normal = {source: shares.get(source, 0) / total for source in SOURCES}
+    queues = {s: deque(x for x in ranked if x.candidate.source == s) for s in SOURCES}
+    taken = dict.fromkeys(SOURCES, 0)
+    placed = []
+    for k in range(1, len(ranked) + 1):
+        source = max(
+            (s for s in SOURCES if queues[s]),
+            key=lambda s: (normal[s] * k - taken[s], normal[s], -SOURCES.index(s)),
+        )
+        placed.append(queues[source].popleft())
+        taken[source] += 1
+    return placed
+
+
+@given(st.lists(st.sampled_from(SOURCES), max_size=80), st.lists(st.integers(0, 5), min_size=4))
+def test_mix_sources_places_as_the_stated_rule(sources: list[Source], weights: list[int]) -> None:
+    shares = dict(zip(SOURCES, weights, strict=False))
+    if not any(shares.values()):
+        shares["trending"] = 1
+    items = by_source(*sources)
+    assert mix_sources(shares)(items) == reference_mix(shares, items)
 
 
 @given(st.lists(st.integers(0, 5), min_size=4, max_size=4), st.randoms(use_true_random=False))
