@@ -27,6 +27,7 @@ import random
 import statistics
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ class StandInSocial:
     async def user_counts(self, user_id: int) -> dict[str, int]:
         return {"followers": 50_000 if user_id in self.large else 100}
 
-    async def blocked_pairs(self, pairs: list[tuple[int, int]]) -> set[frozenset[int]]:
+    async def blocked_with(self, user_id: int, others: Iterable[int]) -> set[int]:
         return set()
 
 

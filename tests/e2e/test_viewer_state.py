@@ -76,6 +76,10 @@ async def test_remembered_state_always_matches_sql(
         pairs = [(viewer, creator) for creator in asked_creators]
         truth = {frozenset(pair) for pair in pairs if await blocked_in_sql(services, *pair)}
         assert await social.blocked_pairs(pairs) == truth, (step, action)
+        either_way = {
+            creator for creator in asked_creators if frozenset((viewer, creator)) in truth
+        }
+        assert await social.blocked_with(viewer, asked_creators) == either_way, (step, action)
 
 
 async def blocked_in_sql(services: Container, a: int, b: int) -> bool:

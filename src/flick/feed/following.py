@@ -152,8 +152,8 @@ class FollowingFeed:
         either way."""
         owners = await self.videos.ready_owners(candidates) if candidates else {}
         shown = [(v, owners[v]) for v in candidates if owners.get(v) in followees]
-        blocked = await self.social.blocked_pairs([(viewer_id, c) for _, c in shown])
-        return [(v, c) for v, c in shown if frozenset((viewer_id, c)) not in blocked]
+        blocked = await self.social.blocked_with(viewer_id, {c for _, c in shown})
+        return [(v, c) for v, c in shown if c not in blocked]
 
 
 def pull_plan(

@@ -247,13 +247,12 @@ class ForYou:
         block each other; creators from the videos' cards (Videos.ready_owners), which the
         list's pages read anyway."""
         owners = await self.videos.ready_owners(list(offered))
-        blocked = await self.social.blocked_pairs([(viewer_id, o) for o in set(owners.values())])
+        hidden = await self.social.blocked_with(viewer_id, owners.values())
+        hidden.add(viewer_id)  # nor the viewer's own videos
         return [
-            Candidate(video_id, owners[video_id], timestamp_ms_of(video_id) / 1000, score, source)
+            Candidate(video_id, owner, timestamp_ms_of(video_id) / 1000, score, source)
             for video_id, (source, score) in offered.items()
-            if video_id in owners
-            and owners[video_id] != viewer_id
-            and frozenset((viewer_id, owners[video_id])) not in blocked
+            if (owner := owners.get(video_id)) is not None and owner not in hidden
         ]
 
     # --- what the viewer has seen ------------------------------------------------------------

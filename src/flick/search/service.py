@@ -136,12 +136,8 @@ class Search:
         others = {owner for owner in owners if owner != viewer_id}
         if viewer_id is None or not others:
             return list(hits)
-        blocked = await self.social.blocked_pairs([(viewer_id, other) for other in others])
-        return [
-            hit
-            for hit, owner in zip(hits, owners, strict=True)
-            if frozenset((viewer_id, owner)) not in blocked
-        ]
+        blocked = await self.social.blocked_with(viewer_id, others)
+        return [hit for hit, owner in zip(hits, owners, strict=True) if owner not in blocked]
 
     def _index(self) -> SearchIndex:
         if self.index is None:

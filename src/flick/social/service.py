@@ -136,6 +136,17 @@ class Social:
         blocks = await self._blocks_of(list({user for pair in unique for user in pair}))
         return {frozenset((a, b)) for a, b in unique if b in blocks[a] or a in blocks[b]}
 
+    async def blocked_with(self, user_id: int, others: Iterable[int]) -> set[int]:
+        """Which of `others` block this user or are blocked by them (a feed checks every
+        candidate's creator against its viewer): `blocked_pairs` of one user, without a pair
+        per candidate."""
+        others = set(others) - {user_id}
+        if not others:
+            return set()
+        blocks = await self._blocks_of([user_id, *others])
+        theirs = blocks[user_id]
+        return {other for other in others if other in theirs or user_id in blocks[other]}
+
     async def _blocks_of(self, user_ids: list[int]) -> dict[int, frozenset[int]]:
         """Whom each user blocks: remembered in the cache under the user's stamp (their block
         or unblock renews it, flick.social.viewer), read from SQL, one query per database,

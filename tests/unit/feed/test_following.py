@@ -5,6 +5,7 @@ policies, must give every user exactly the feed a brute-force reading of the wor
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -64,8 +65,8 @@ class FakeSocial:
     async def user_counts(self, user_id: int) -> dict[str, int]:
         return {"followers": len(self.world.followers(user_id))}
 
-    async def blocked_pairs(self, pairs: list[tuple[int, int]]) -> set[frozenset[int]]:
-        return {frozenset(pair) for pair in pairs if frozenset(pair) in self.world.blocks}
+    async def blocked_with(self, user_id: int, others: Iterable[int]) -> set[int]:
+        return {other for other in others if frozenset((user_id, other)) in self.world.blocks}
 
 
 class FakeVideos:
