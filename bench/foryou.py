@@ -4,15 +4,18 @@
 by several API processes (`flick serve --workers N`, the shared file cache).
 
     .venv/bin/python -m bench.foryou [--quick] [--backends embedded,embedded-workers,cluster]
-                                     [--workers 2] [--profile]
+                                     [--workers 2] [--profile] [--no-model]
 
 The world is written straight into the stores, in transactions of 1,000 rows through the
 domains' tables (no HTTP): users (the wrk viewers signed up through the Accounts service for
 their tokens), videos over 2,000 creators, follows; then events on the bus, as the outbox
 relay would publish them: `video.ready` for the newest videos (exploration admits them, the
 fan-out pushes them to followers) and counted watches (the signals consumer makes trending of
-them). `flick serve --role all` then consumes them; the bench waits until every consumer
-group has committed the last offset.
+them), with the same watches in the watch history. `flick train` then trains the two towers
+on that history (one epoch; `--no-model` skips it, and For You runs without its retrieval
+source, as every run before 2026-11-25 did). `flick serve --role all` then consumes the events;
+the bench waits until every consumer group has committed the last offset and the server's
+For You index (its /metrics gauge) holds every admitted video.
 
 Two loads, each in alternate rounds with /healthz:
 - cache hits: wrk pages through cursors `<list id>:<offset>` of lists assembled beforehand
@@ -61,6 +64,7 @@ from flick.notify.consumers import GROUP as NOTIFY_GROUP
 from flick.platform.ids import new_id, random_shard, shard_of
 from flick.platform.settings import Settings
 from flick.platform.sql import DIRECTORY_SHARD
+from flick.recs import repository as recs_repo
 from flick.recs.consumers import EXPLORE_GROUP
 from flick.recs.consumers import GROUP as SIGNALS_GROUP
 from flick.recs.events import WATCH, watched_event
@@ -280,24 +284,36 @@ async def build_world(shape: Shape, settings: Settings, rng: random.Random) -> W
             VideoReady(v, o, f"clip {n}", ["bench"], 10.0, now).to_event()
             for n, (v, o) in enumerate(zip(video_ids, owners, strict=True))
         ][-shape.admitted :]
-        watches = []
+        watches, history = [], []
         for video_id in rng.sample(range(shape.videos), shape.trending):
             for _ in range(rng.randint(1, 10)):
                 watched_ms = rng.randint(500, 10_000)
+                viewer = rng.choice(viewer_ids)
+                watch = {
+                    "video_id": video_ids[video_id],
+                    "watched_ms": watched_ms,
+                    "duration_ms": 10_000,
+                    "completed": watched_ms == 10_000 or rng.random() < 0.4,
+                    "replays": 0,
+                    "quick_skip": watched_ms < 1_000,
+                }
                 watches.append(
                     watched_event(
-                        rng.choice(viewer_ids),
-                        video_id=video_ids[video_id],
-                        creator_id=owners[video_id],
-                        watched_ms=watched_ms,
-                        duration_ms=10_000,
-                        completed=watched_ms == 10_000 or rng.random() < 0.4,
-                        replays=0,
-                        quick_skip=watched_ms < 1_000,
-                        counted=True,
-                        ts=time.time(),
+                        viewer, creator_id=owners[video_id], counted=True, ts=now, **watch
                     )
                 )
+                # The watch history too, as the watch service writes it: viewers' recent
+                # watches (seen, and the user tower's input) and `flick train`'s examples.
+                history.append(
+                    {
+                        "_shard": shard_of(viewer),
+                        "id": new_id(shard_of(viewer)),
+                        "user_id": viewer,
+                        "watched_at": now,
+                        **watch,
+                    }
+                )
+        await insert_rows(services, recs_repo.watch_history, history)
         for topic, events in ((VIDEO_TOPIC, ready), (WATCH, watches)):
             for at in range(0, len(events), ROWS_PER_TRANSACTION):
                 await services.bus.publish(topic, events[at : at + ROWS_PER_TRANSACTION])
@@ -355,6 +371,30 @@ async def wait_consumed(settings: Settings, last: dict[tuple[str, int], int]) ->
     finally:
         await services.close()
     raise SystemExit("the server's consumers did not catch up with the world's events")
+
+
+def train_model(env: dict[str, str]) -> None:
+    """`flick train` on the world's watch history: one epoch, a fixed popularity weight (no
+    validation split to choose one) and the hashed n-gram text encoder (MiniLM would embed
+    100,000 captions first), so the For You index serves a model as it would after training."""
+    command = [FLICK, "train", "--source", "platform", "--epochs", "1"]
+    command += ["--popularity-weight", "0.5", "--text", "hashed-ngrams"]
+    subprocess.run(command, env={**os.environ, **env}, check=True, capture_output=True)
+
+
+def wait_for_index(url: str, videos: int, *, timeout_s: float = 300) -> float:
+    """Seconds until the server's index replica can retrieve `videos` videos (its /metrics
+    gauge), read on several scrapes in a row so every API process of `--workers` has shown
+    it (each keeps its own replica, and a scrape reaches one of them)."""
+    started, in_a_row = time.monotonic(), 0
+    with httpx.Client(base_url=url, timeout=10) as http:
+        while time.monotonic() - started < timeout_s:
+            found = re.search(r"^flick_recs_index_videos (\S+)$", http.get("/metrics").text, re.M)
+            in_a_row = in_a_row + 1 if found and float(found.group(1)) >= videos else 0
+            if in_a_row == 8:
+                return time.monotonic() - started
+            time.sleep(0.25)
+    raise SystemExit(f"the server's For You index did not reach {videos} videos")
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -502,7 +542,7 @@ def measure_load(
 
 
 def run_backend(
-    name: str, shape: Shape, scratch: Path, *, profile: bool, workers: int
+    name: str, shape: Shape, scratch: Path, *, profile: bool, workers: int, model: bool
 ) -> dict[str, Any]:
     data_dir = scratch / name
     env = server_env(data_dir)
@@ -522,7 +562,9 @@ def run_backend(
             "FLICK_BUS_NAMESPACE": tag,
         }
     try:
-        return _run_backend(name, env, shape, scratch, profile=profile, serve_args=serve_args)
+        return _run_backend(
+            name, env, shape, scratch, profile=profile, serve_args=serve_args, model=model
+        )
     finally:
         if name == "cluster":
             asyncio.run(drop_backends(env))
@@ -536,12 +578,17 @@ def _run_backend(
     *,
     profile: bool,
     serve_args: tuple[str, ...],
+    model: bool,
 ) -> dict[str, Any]:
     started = time.monotonic()
     subprocess.run([FLICK, "migrate"], env={**os.environ, **env}, check=True, capture_output=True)
     with environment(env):
         settings = Settings()
     world = asyncio.run(build_world(shape, settings, random.Random(6)))
+    if model:
+        mark = time.monotonic()
+        train_model(env)
+        world.timings["model_trained_s"] = time.monotonic() - mark
     last = asyncio.run(high_water(settings))
     log = scratch / f"{name}-server.log"
     server = FlickProcess("all", env=env, log=log, args=serve_args)
@@ -549,6 +596,8 @@ def _run_backend(
     try:
         consumed_s = asyncio.run(wait_consumed(settings, last))
         world.timings["consumed_after_start_s"] = consumed_s
+        if model:
+            world.timings["index_filled_s"] = wait_for_index(server.url, shape.admitted)
         world.timings["world_total_s"] = time.monotonic() - started
         print(f"{name}: world built in {world.timings['world_total_s']:.1f} s", flush=True)
         load = measure_load(server, world, shape, scratch, name=name, profile=profile)
@@ -605,6 +654,11 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="API processes (embedded-workers)")
     parser.add_argument("--profile", action="store_true", help="py-spy the server per load")
+    parser.add_argument(
+        "--no-model",
+        action="store_true",
+        help="no trained model: For You without its two-tower source (as runs before 2026-11-25)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: `./run bench` installs it (apt-get install wrk)")
@@ -615,7 +669,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir="var") as scratch:
         for name in backends:
             results[name] = run_backend(
-                name, shape, Path(scratch), profile=args.profile, workers=args.workers
+                name,
+                shape,
+                Path(scratch),
+                profile=args.profile,
+                workers=args.workers,
+                model=not args.no_model,
             )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"shape": vars(shape), "args": vars(args), **results}, indent=2))
