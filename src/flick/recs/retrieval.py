@@ -133,11 +133,12 @@ class Retrieval:
         self._text = text_embedder(self._encoder_name())
         with self._lock:
             known, self._changed = dict(self.videos), set()
-        ids = list(known)
-        fresh = VectorIndex()
-        if ids:
-            vectors = self._embed_known(ids, [known[v] for v in ids])
-            fresh.rebuild(np.array(ids, dtype=np.int64), vectors)
+        try:
+            fresh = self._index_of(known)
+        except BaseException:
+            with self._lock:
+                self._changed = None  # events stop recording what changed
+            raise
         with self._lock:  # what events changed while it embedded, then the swap
             for video_id in self._changed:
                 if video_id in self.videos:
@@ -172,6 +173,14 @@ class Retrieval:
         with self._lock:
             ids, scores = self.index.search(vector, k)
         return [(int(v), float(s)) for v, s in zip(ids[0], scores[0], strict=True) if v >= 0]
+
+    def _index_of(self, known: dict[int, KnownVideo]) -> VectorIndex:
+        index = VectorIndex()
+        if known:
+            ids = list(known)
+            vectors = self._embed_known(ids, [known[v] for v in ids])
+            index.rebuild(np.array(ids, dtype=np.int64), vectors)
+        return index
 
     def _embed(self, video_ids: Sequence[int]) -> np.ndarray:
         return self._embed_known(video_ids, [self.videos[v] for v in video_ids])

@@ -96,8 +96,9 @@ class Signals:
             signals = _signals_of(video_id, values[i * _KEYS_PER_VIDEO :][:_KEYS_PER_VIDEO])
             summaries[_summary_key(video_id)] = _encode(signals, now)
             trending[str(video_id)] = signals.trending
-            self._videos.forget(video_id)  # this process's readers see the change at once
         await self.cache.set_many(summaries, ttl=SUMMARY_TTL_S)
+        for video_id in video_ids:
+            self._videos.forget(video_id)  # this process's readers see the change at once
         await self.cache.zadd(TRENDING_KEY, trending, cap=TRENDING_KEPT)
 
     # --- reading ---------------------------------------------------------------------------
