@@ -17,6 +17,7 @@ BENCHMARKS = {
     "retrieval": "bench.retrieval",
     "fanout": "bench.fanout",
     "foryou": "bench.foryou",
+    "foryou_inprocess": "bench.foryou_inprocess",
     "search": "bench.search",
 }
 
