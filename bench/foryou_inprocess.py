@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from tests.processes import FLICK
 
-from bench.common import server_env
+from bench.common import percentiles_ms, server_env
 from bench.foryou import (
     FULL,
     QUICK,
@@ -52,18 +52,8 @@ HIT_VIEWERS = 100
 
 
 def summary(seconds: list[float]) -> dict[str, float]:
-    ordered = sorted(seconds)
-
-    def at(share: float) -> float:
-        return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000
-
-    return {
-        "n": len(ordered),
-        "mean_ms": statistics.mean(ordered) * 1000,
-        "p50_ms": at(0.5),
-        "p90_ms": at(0.9),
-        "p99_ms": at(0.99),
-    }
+    """bench.common's sample count, p50 and p99, and the mean (all in milliseconds)."""
+    return {**percentiles_ms(seconds), "mean": 1000 * statistics.mean(seconds)}
 
 
 async def assemblies(services: Container, viewers: list[int], count: int) -> dict[str, float]:

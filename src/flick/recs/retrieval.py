@@ -140,12 +140,12 @@ class Retrieval:
                 self._changed = None  # events stop recording what changed
             raise
         with self._lock:  # what events changed while it embedded, then the swap
-            for video_id in self._changed:
-                if video_id in self.videos:
-                    vector = self._embed_known([video_id], [self.videos[video_id]])
-                    fresh.upsert(np.array([video_id]), vector)
-                else:
-                    fresh.remove(np.array([video_id]))
+            present = [video_id for video_id in self._changed if video_id in self.videos]
+            gone = [video_id for video_id in self._changed if video_id not in self.videos]
+            if present:  # one forward pass for them all
+                vectors = self._embed_known(present, [self.videos[v] for v in present])
+                fresh.upsert(np.array(present, dtype=np.int64), vectors)
+            fresh.remove(np.array(gone, dtype=np.int64))
             self.index, self._changed = fresh, None
         log.info("recs: serving checkpoint %s over %d videos", self.model.version, len(fresh))  # type: ignore[union-attr]
         return True

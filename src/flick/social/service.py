@@ -40,6 +40,7 @@ from flick.social.model import Blocked, Comment, SelfAction, clean_comment
 from flick.social.viewer import (
     STAMP_TTL_S,
     STATE_TTL_S,
+    Followees,
     ViewerFacts,
     ViewerState,
     blocks_key,
@@ -232,8 +233,7 @@ class Social:
         None when it is not remembered, or not whole."""
         if not creators:
             return set()
-        raw, stamp = await self.cache.get_many([followees_key(viewer_id), stamp_key(viewer_id)])
-        remembered = decode_followees(raw, stamp=stamp)
+        remembered, _ = await self._remembered_followees(viewer_id)
         if remembered is None or not remembered.complete:
             return None
         return set(creators).intersection(remembered.ids)
@@ -242,8 +242,7 @@ class Social:
         """Everyone the user follows, newest follow first, at most `most` (the Following feed
         merges them on every read): remembered in the cache until the user's next follow,
         unfollow or block, like `viewer_state`."""
-        raw, stamp = await self.cache.get_many([followees_key(user_id), stamp_key(user_id)])
-        remembered = decode_followees(raw, stamp=stamp)
+        remembered, stamp = await self._remembered_followees(user_id)
         if remembered is not None and (remembered.complete or len(remembered.ids) >= most):
             return remembered.ids[:most]
         found: list[int] = []
@@ -259,6 +258,12 @@ class Social:
             followees_key(user_id), encode_followees(found, stamp, complete), ttl=STATE_TTL_S
         )
         return found
+
+    async def _remembered_followees(self, user_id: int) -> tuple[Followees | None, bytes | None]:
+        """The followee list remembered under the user's current stamp (None if there is
+        none), and that stamp: a list read from SQL afterwards is remembered under it."""
+        raw, stamp = await self.cache.get_many([followees_key(user_id), stamp_key(user_id)])
+        return decode_followees(raw, stamp=stamp), stamp
 
     async def _restamp(self, viewer_ids: Iterable[int]) -> None:
         """After a viewer's like or follow commits: their remembered state is stale."""
