@@ -8,7 +8,6 @@ laptop (SQLite, in-process cache, SQLite log, a directory) or as many on a clust
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from flick.notify.service import Notifications
 from flick.platform.blobs import BlobStore
 from flick.platform.bus import Bus
 from flick.platform.cache import Cache
+from flick.platform.collector import settle_for_serving
 from flick.platform.outbox import OutboxRelay
 from flick.platform.settings import Settings
 from flick.platform.sql import Database, database_from_settings
@@ -221,8 +221,9 @@ async def run_retrieval(services: Container, stop: asyncio.Event) -> None:
     INDEX_METRICS.serving = services.retrieval
     # Everything loaded so far (torch, the model, SQLAlchemy's tables) lives as long as the
     # process: out of the collector's way, so a full collection scans only what requests make
-    # (it walked ~1M objects here, a pause that showed in feeds' p99).
-    gc.freeze()
+    # (it walked ~1M objects here, a pause that showed in feeds' p99); and young collections
+    # far apart, so requests in flight are not promoted into full collections.
+    settle_for_serving(services.settings.gc_young_threshold)
     await run_index_replica(services.retrieval, services.bus, stop, blobs=services.blobs)
 
 

@@ -244,6 +244,7 @@ async def test_operations_endpoints(client: httpx.AsyncClient) -> None:
         'flick_http_requests_total{method="GET",route="/api/v1/users/{username}",status="404"}'
         in metrics
     )
+    assert 'flick_gc_pause_seconds_count{generation="2"}' in metrics
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/me" in spec["paths"] and "/api/v1/auth/signup" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
