@@ -97,8 +97,7 @@ class CollectorPauses(Collector):
             "pauses of the cyclic garbage collector, by generation (2: a full collection)",
             labels=["generation"],
         )
-        for generation in GENERATIONS:
-            counts = list(self.buckets[generation])
+        for generation, counts in self.buckets.items():
             pauses.add_metric(
                 [str(generation)], _cumulative(PAUSE_BUCKETS, counts), self.sums[generation]
             )

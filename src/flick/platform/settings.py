@@ -80,15 +80,15 @@ class Settings(BaseSettings):
         10_000, ge=0, description="followers that make an account 'large' for the feed policy"
     )
     foryou_cache_s: float = Field(300.0, gt=0, description="how long a ranked For You list lives")
+    foryou_mix: str = Field(
+        "retrieval=60,following=15,trending=15,exploration=10",
+        description="each source's share of a For You list, as source=weight pairs",
+    )
     gc_young_threshold: int = Field(
         20_000,
         ge=100,
         description="allocations between a serving process's young garbage collections "
         "(CPython's default: 700); platform.collector says why it is higher",
-    )
-    foryou_mix: str = Field(
-        "retrieval=60,following=15,trending=15,exploration=10",
-        description="each source's share of a For You list, as source=weight pairs",
     )
 
     @field_validator("foryou_mix")

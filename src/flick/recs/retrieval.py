@@ -143,8 +143,7 @@ class Retrieval:
             present = [video_id for video_id in self._changed if video_id in self.videos]
             gone = [video_id for video_id in self._changed if video_id not in self.videos]
             if present:  # one forward pass for them all
-                vectors = self._embed_known(present, [self.videos[v] for v in present])
-                fresh.upsert(np.array(present, dtype=np.int64), vectors)
+                fresh.upsert(np.array(present, dtype=np.int64), self._embed(present))
             fresh.remove(np.array(gone, dtype=np.int64))
             self.index, self._changed = fresh, None
         log.info("recs: serving checkpoint %s over %d videos", self.model.version, len(fresh))  # type: ignore[union-attr]
